@@ -1,0 +1,91 @@
+"""Performance figures, measured in one run so ratios compare like with like on the same (noisy) machine.
+
+- decode: per-sequence time of the tutorials' per-step `predict` loop vs our batched, compiled greedy decode on
+  the same weights, and the latency of decoding plus probing a single sequence (what a page does per keystroke).
+- train: seconds of training until >= 99% exact-sequence accuracy on the reversal task.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from typing import Any
+
+import numpy as np
+
+from explorer.backend import backend_name, device_name
+from explorer.decoding import decode_per_step_loop, greedy_decode
+from explorer.presets import default_config
+from explorer.probe import probe
+from explorer.tasks import make_batch
+from explorer.training import train
+
+
+def _timed(function, repeats: int) -> list[float]:
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        function()
+        times.append(time.perf_counter() - started)
+    return times
+
+
+def bench_decode(loop_sequences: int = 20, batch_sequences: int = 20_000, quick: bool = False) -> dict[str, Any]:
+    config = default_config("reverse", "teacher-forcing", epochs=2, target_accuracy=0.5)
+    bundle = train(config).bundle
+    loop_inputs = make_batch(config.task, loop_sequences, seed=1).encoder_inputs
+    batch_inputs = make_batch(config.task, batch_sequences, seed=2).encoder_inputs
+    # Warm both paths so graph tracing is not billed to either.
+    decode_per_step_loop(bundle, loop_inputs[:1])
+    greedy_decode(bundle, batch_inputs[:64])
+    loop_seconds = min(_timed(lambda: decode_per_step_loop(bundle, loop_inputs), 1 if quick else 2))
+    batch_seconds = min(_timed(lambda: greedy_decode(bundle, batch_inputs), 3))
+    agree = bool(
+        np.array_equal(decode_per_step_loop(bundle, loop_inputs[:5]), greedy_decode(bundle, loop_inputs[:5]).tokens)
+    )
+    single = loop_inputs[:1]
+    probe(bundle, single)
+    latency = _timed(lambda: probe(bundle, single), 30)  # probe decodes greedily first, then replays the layers
+    per_loop = loop_seconds / loop_sequences
+    per_batch = batch_seconds / batch_sequences
+    return {
+        "loop_ms_per_sequence": per_loop * 1e3,
+        "batched_ms_per_sequence": per_batch * 1e3,
+        "speedup_per_sequence": per_loop / per_batch,
+        "batched_sequences": batch_sequences,
+        "loop_sequences": loop_sequences,
+        "same_tokens": agree,
+        "single_decode_and_probe_ms_median": statistics.median(latency) * 1e3,
+        "single_decode_and_probe_ms_p95": float(np.percentile(latency, 95)) * 1e3,
+    }
+
+
+def bench_train(repeats: int = 3) -> dict[str, Any]:
+    runs = []
+    for seed in range(repeats):
+        config = default_config("reverse", "teacher-forcing", target_accuracy=0.99, epochs=20, **{"train.seed": seed})
+        result = train(config)
+        runs.append(
+            {
+                "seconds": result.train_seconds,
+                "sequence_accuracy": result.metrics["sequence_accuracy"],
+                "reached": result.status == "target reached",
+                "samples_seen": result.samples_seen,
+            }
+        )
+    return {
+        "task": "reverse 6->3, cardinality 50",
+        "seconds_to_99_median": statistics.median(r["seconds"] for r in runs),
+        "runs": runs,
+    }
+
+
+def run_bench(quick: bool = False) -> dict[str, Any]:
+    return {
+        "backend": backend_name(),
+        "device": device_name(),
+        "decode": bench_decode(
+            loop_sequences=5 if quick else 20, batch_sequences=5000 if quick else 20_000, quick=quick
+        ),
+        "train": bench_train(repeats=1 if quick else 3),
+    }

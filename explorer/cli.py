@@ -1,0 +1,211 @@
+"""`python -m explorer`: list, train, reproduce and bench from the command line.
+
+Errors a user can make (an unknown task, architecture or parameter, a bad value) exit with status 2 and one
+line naming the valid choices, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+from typing import Any
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # TensorFlow's start-up chatter is not for our users
+
+
+class UsageError(Exception):
+    """Bad command-line input: reported in one line, exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # argparse would print the whole usage; one line is friendlier
+        raise UsageError(message)
+
+
+def _clean(value: Any) -> Any:
+    """JSON has no NaN: write it as null so every line parses."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean(v) for v in value]
+    return value
+
+
+def _print_json(data: dict[str, Any]) -> None:
+    print(json.dumps(_clean(data), sort_keys=True))
+
+
+def _config_from(args) -> Any:
+    from explorer.presets import coerce, default_config
+
+    overrides = {}
+    for item in args.set or []:
+        if "=" not in item:
+            raise UsageError(f"--set expects NAME=VALUE, got {item!r}")
+        name, text = item.split("=", 1)
+        try:
+            overrides[name.strip()] = coerce(name.strip(), text.strip())
+        except ValueError as error:
+            raise UsageError(str(error)) from None
+    try:
+        return default_config(args.task, args.arch, **overrides)
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+
+
+def command_list(args) -> None:
+    from explorer.architectures import ARCHITECTURES
+    from explorer.config import field_names
+    from explorer.presets import pairs
+    from explorer.tasks import TASKS
+
+    data = {
+        "tasks": {
+            n: {"kind": t.kind, "values": t.values, "description": t.description, "defaults": t.defaults}
+            for n, t in TASKS.items()
+        },
+        "architectures": {
+            n: {"pattern": a.pattern, "values": a.values, "description": a.description}
+            for n, a in ARCHITECTURES.items()
+        },
+        "parameters": field_names(),
+        "pairs": [list(p) for p in pairs()],
+    }
+    if args.json:
+        _print_json(data)
+        return
+    print("Tasks:")
+    for name, info in data["tasks"].items():
+        print(f"  {name:<14} {info['kind']:<22} {info['description']}")
+    print("Architectures:")
+    for name, info in data["architectures"].items():
+        print(f"  {name:<17} {info['pattern']:<10} {info['description']}")
+    print("Parameters (--set NAME=VALUE; qualify as task.seed / train.seed where a name is shared):")
+    for section, names in data["parameters"].items():
+        print(f"  {section}: {', '.join(n for n in names if n not in ('name', 'arch'))}")
+
+
+def command_train(args) -> None:
+    from explorer.backend import backend_name, device_name
+    from explorer.training import train
+
+    config = _config_from(args)
+
+    def show(progress) -> None:
+        if not args.json and progress.sequence_accuracy is not None:
+            print(
+                f"epoch {progress.epoch}/{progress.epochs}  loss {progress.loss:.4f}  "
+                f"sequence accuracy {progress.sequence_accuracy:.1%}  ({progress.elapsed:.1f} s)",
+                flush=True,
+            )
+
+    result = train(config, progress=show)
+    if args.save:
+        from explorer.storage import save_bundle
+
+        save_bundle(result.bundle, args.save, {"history": result.history, "metrics": result.metrics})
+    summary = {
+        "task": config.task.name,
+        "arch": config.model.arch,
+        "key": config.key(),
+        "status": result.status,
+        "reason": result.reason,
+        "sequence_accuracy": result.metrics["sequence_accuracy"],
+        "token_accuracy": result.metrics["token_accuracy"],
+        "eval_examples": result.metrics["eval_examples"],
+        "epochs_run": len(result.history),
+        "train_seconds": result.train_seconds,
+        "samples_seen": result.samples_seen,
+        "backend": backend_name(),
+        "device": device_name(),
+        "config": config.to_dict(),
+    }
+    if args.json:
+        _print_json(summary)
+    else:
+        print(f"{result.status}: {result.reason or ''}".rstrip(": "))
+        print(
+            f"sequence accuracy {summary['sequence_accuracy']:.1%} on {summary['eval_examples']} fresh examples, "
+            f"token accuracy {summary['token_accuracy']:.1%}, {summary['train_seconds']:.1f} s, key {summary['key']}"
+        )
+
+
+def command_reproduce(args) -> None:
+    from explorer.backend import backend_name, device_name
+    from explorer.experiments import reproduce
+
+    def show(item) -> None:
+        if not args.json:
+            print(
+                f"{item.name}\n    published: {item.published}\n    ours:      {item.ours}  ({item.seconds:.1f} s)",
+                flush=True,
+            )
+
+    results = reproduce(quick=args.quick, report=show)
+    if args.json:
+        _print_json(
+            {
+                "backend": backend_name(),
+                "device": device_name(),
+                "quick": args.quick,
+                "experiments": [vars(r) for r in results],
+                "total_seconds": sum(r.seconds for r in results),
+            }
+        )
+
+
+def command_bench(args) -> None:
+    from explorer.bench import run_bench
+
+    data = run_bench(quick=args.quick)
+    if args.json:
+        _print_json(data)
+        return
+    decode, trained = data["decode"], data["train"]
+    print(f"backend {data['backend']} on {data['device']}")
+    print(
+        f"per-step predict loop: {decode['loop_ms_per_sequence']:.1f} ms/sequence; batched compiled decode: "
+        f"{decode['batched_ms_per_sequence'] * 1e3:.2f} us/sequence; speed-up {decode['speedup_per_sequence']:,.0f}x"
+    )
+    print(f"one sequence decoded and probed: {decode['single_decode_and_probe_ms_median']:.2f} ms median")
+    print(f"reversal to 99% exact-sequence accuracy: {trained['seconds_to_99_median']:.2f} s median")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="python -m explorer", description="Seq2Seq Explorer library commands")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    listing = commands.add_parser("list", help="tasks, architectures and their parameters")
+    listing.add_argument("--json", action="store_true")
+    training = commands.add_parser("train", help="train and evaluate one configuration")
+    training.add_argument("--task")
+    training.add_argument("--arch")
+    training.add_argument("--set", action="append", metavar="NAME=VALUE", help="override a parameter (repeatable)")
+    training.add_argument("--json", action="store_true", help="last line of output is one JSON object")
+    training.add_argument("--save", metavar="DIR", help="also save the trained model to DIR")
+    reproducing = commands.add_parser("reproduce", help="the tutorials' experiments beside their published numbers")
+    reproducing.add_argument("--quick", action="store_true", help="fewer repeats")
+    reproducing.add_argument("--json", action="store_true")
+    benching = commands.add_parser("bench", help="decode and training speed")
+    benching.add_argument("--quick", action="store_true")
+    benching.add_argument("--json", action="store_true")
+    return parser
+
+
+COMMANDS = {"list": command_list, "train": command_train, "reproduce": command_reproduce, "bench": command_bench}
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+        COMMANDS[args.command](args)
+    except UsageError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    return 0

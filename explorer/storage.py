@@ -1,0 +1,119 @@
+"""Saving and loading trained bundles: `<key>.keras` plus a `<key>.json` sidecar, both written atomically.
+
+The weights file is written first and the sidecar last, each to a temporary file in the same directory and then
+renamed into place, so a reader never sees half a file. The sidecar records the SHA-256 of the weights file: a
+weights file that does not match its sidecar (a writer killed between the two renames, a truncated download,
+garbage) is rejected. Loading goes through `keras.saving.load_model(..., safe_mode=True)`, which refuses to run
+code embedded in a file, and the weights are then poured into a freshly built bundle so the inference models
+are rebuilt from our own code, never from the file. File names are config keys (hashes), never user text.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import keras
+
+from explorer import architectures
+from explorer.architectures import ModelBundle
+from explorer.config import FORMAT_VERSION, RunConfig
+
+
+class CorruptModelError(ValueError):
+    """A stored model that must not be served: unreadable, truncated, mismatched or from another format."""
+
+
+def _digest(path: Path) -> str:
+    sha = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            sha.update(block)
+    return sha.hexdigest()
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=path.suffix)
+    try:
+        with os.fdopen(descriptor, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def paths_for(directory: Path, key: str) -> tuple[Path, Path]:
+    if not (len(key) == 16 and all(c in "0123456789abcdef" for c in key)):
+        raise ValueError("a model key is 16 hexadecimal digits")
+    return directory / f"{key}.keras", directory / f"{key}.json"
+
+
+def save_bundle(bundle: ModelBundle, directory: Path | str, metadata: dict[str, Any]) -> Path:
+    """Write the bundle's training model and a sidecar with `metadata` (history, metrics, ...). Returns the sidecar."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    key = bundle.config.key()
+    weights_path, sidecar_path = paths_for(directory, key)
+    descriptor, temporary = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=".keras")
+    os.close(descriptor)
+    try:
+        bundle.training_model.save(temporary)
+        digest = _digest(Path(temporary))
+        os.replace(temporary, weights_path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    sidecar = {
+        "format": FORMAT_VERSION,
+        "key": key,
+        "config": bundle.config.to_dict(),
+        "weights_sha256": digest,
+        **metadata,
+    }
+    atomic_write_bytes(sidecar_path, json.dumps(sidecar, indent=1, sort_keys=True, default=float).encode("utf-8"))
+    return sidecar_path
+
+
+def read_sidecar(sidecar_path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(Path(sidecar_path).read_text("utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise CorruptModelError(f"{Path(sidecar_path).name}: unreadable sidecar ({error})") from error
+    if not isinstance(data, dict):
+        raise CorruptModelError(f"{Path(sidecar_path).name}: sidecar is not a JSON object")
+    if data.get("format") != FORMAT_VERSION:
+        raise CorruptModelError(f"{Path(sidecar_path).name}: format {data.get('format')!r}, expected {FORMAT_VERSION}")
+    return data
+
+
+def load_bundle(directory: Path | str, key: str) -> tuple[ModelBundle, dict[str, Any]]:
+    """Load and verify a stored bundle, or raise CorruptModelError (FileNotFoundError when simply absent)."""
+    weights_path, sidecar_path = paths_for(Path(directory), key)
+    if not sidecar_path.exists() or not weights_path.exists():
+        raise FileNotFoundError(f"no stored model {key}")
+    sidecar = read_sidecar(sidecar_path)
+    try:
+        config = RunConfig.from_dict(sidecar["config"])
+    except (KeyError, ValueError) as error:
+        raise CorruptModelError(f"{key}: the sidecar's config is not valid ({error})") from error
+    if sidecar.get("key") != key or config.key() != key:
+        raise CorruptModelError(f"{key}: the sidecar's config hashes to {config.key()}, not to its file name")
+    if _digest(weights_path) != sidecar.get("weights_sha256"):
+        raise CorruptModelError(f"{key}: the weights file does not match its sidecar (truncated or replaced)")
+    try:
+        stored = keras.saving.load_model(weights_path, compile=False, safe_mode=True)
+        bundle = architectures.build(config)
+        bundle.training_model.set_weights(stored.get_weights())
+    except Exception as error:  # any failure to read the archive means the file must not be served
+        raise CorruptModelError(
+            f"{key}: the weights file could not be loaded ({type(error).__name__}: {error})"
+        ) from error
+    return bundle, sidecar

@@ -1,0 +1,273 @@
+"""Sequence tasks: a name-keyed registry of data generators that share one signature.
+
+Every token task works on integer sequences whose symbols are 1..cardinality; 0 is reserved as the padding
+symbol and as the decoder's start token. A task produces a `Batch`:
+
+- `encoder_inputs`  (batch, input_length) int32: what the encoder reads;
+- `decoder_inputs`  (batch, target_length) int32: the targets shifted right behind the start token 0, which is
+  what a teacher-forced decoder reads while training;
+- `targets`         (batch, target_length) int32: what the model must output.
+
+The series task produces float32 arrays of shape (batch, time, 1) instead. Adding a task is one class here and
+one entry in `TASKS`; the tests and the pages discover it from the registry.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, ClassVar
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from explorer.config import TaskConfig
+
+PROBLEM_KINDS = ("prediction", "classification", "generation", "sequence-to-sequence")
+
+
+@dataclass(frozen=True)
+class Batch:
+    encoder_inputs: np.ndarray
+    decoder_inputs: np.ndarray
+    targets: np.ndarray
+    # The series task in composite mode has a second target (the prediction) beside the reconstruction.
+    extra_targets: np.ndarray | None = None
+    # What generated each example (e.g. a sine's frequency), for colouring embeddings. None for token tasks.
+    properties: dict[str, np.ndarray] | None = None
+
+    def __len__(self) -> int:
+        return len(self.encoder_inputs)
+
+
+def shift_right(targets: np.ndarray, start_token: int = 0) -> np.ndarray:
+    """Teacher-forcing inputs: (batch, time) -> the same shape, with `start_token` first and the last step dropped."""
+    shifted = np.empty_like(targets)
+    shifted[:, 0] = start_token
+    shifted[:, 1:] = targets[:, :-1]
+    return shifted
+
+
+class Task:
+    """Base class. Subclasses set the class attributes and implement `targets_for`."""
+
+    name: ClassVar[str]
+    kind: ClassVar[str]
+    values: ClassVar[str] = "tokens"  # "tokens" or "real"
+    description: ClassVar[str]
+    defaults: ClassVar[dict[str, int | str]] = {}
+
+    def validate(self, config: TaskConfig) -> None:
+        """Raise ValueError when the parameters make no sense for this task."""
+
+    def target_length(self, config: TaskConfig) -> int:
+        return config.output_length
+
+    def targets_for(self, config: TaskConfig, encoder_inputs: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def make_batch(self, config: TaskConfig, size: int, rng: np.random.Generator) -> Batch:
+        encoder_inputs = rng.integers(1, config.cardinality + 1, size=(size, config.input_length), dtype=np.int32)
+        targets = self.targets_for(config, encoder_inputs).astype(np.int32)
+        return Batch(encoder_inputs, shift_right(targets), targets)
+
+    def ideal_alignment(self, config: TaskConfig) -> np.ndarray | None:
+        """For each output step, the input step it should attend to (-1: none, e.g. padding). Shape (target_length,)."""
+        return None
+
+    def check_input(self, config: TaskConfig, sequence: list[int] | np.ndarray) -> None:
+        """Raise ValueError, in words a student understands, when a typed sequence cannot be fed to the model."""
+        sequence = list(sequence)
+        if len(sequence) != config.input_length:
+            raise ValueError(f"this model reads exactly {config.input_length} numbers; you gave {len(sequence)}")
+        bad = [v for v in sequence if not 1 <= int(v) <= config.cardinality]
+        if bad:
+            raise ValueError(
+                f"every number must be from 1 to {config.cardinality} (0 is the reserved start symbol); "
+                f"out of range: {', '.join(str(v) for v in bad[:5])}"
+            )
+
+
+class Echo(Task):
+    name = "echo"
+    kind = "sequence-to-sequence"
+    description = "Output the whole input sequence again, one symbol per step."
+    defaults: ClassVar[dict[str, int | str]] = {"input_length": 5, "output_length": 5, "cardinality": 99}
+
+    def validate(self, config: TaskConfig) -> None:
+        if config.output_length != config.input_length:
+            raise ValueError("echo outputs the whole sequence: output_length must equal input_length")
+
+    def targets_for(self, config: TaskConfig, encoder_inputs: np.ndarray) -> np.ndarray:
+        return encoder_inputs.copy()
+
+    def ideal_alignment(self, config: TaskConfig) -> np.ndarray:
+        return np.arange(config.input_length)
+
+
+class EchoPartial(Task):
+    name = "echo-partial"
+    kind = "sequence-to-sequence"
+    description = "Output only the first k symbols of the input (k = output_length)."
+    defaults: ClassVar[dict[str, int | str]] = {"input_length": 5, "output_length": 2, "cardinality": 99}
+
+    def validate(self, config: TaskConfig) -> None:
+        if config.output_length > config.input_length:
+            raise ValueError("echo-partial copies a prefix: output_length must be at most input_length")
+
+    def targets_for(self, config: TaskConfig, encoder_inputs: np.ndarray) -> np.ndarray:
+        return encoder_inputs[:, : config.output_length].copy()
+
+    def ideal_alignment(self, config: TaskConfig) -> np.ndarray:
+        return np.arange(config.output_length)
+
+
+class Reverse(Task):
+    name = "reverse"
+    kind = "sequence-to-sequence"
+    description = "Output the first k input symbols in reverse order (k = output_length)."
+    defaults: ClassVar[dict[str, int | str]] = {"input_length": 6, "output_length": 3, "cardinality": 50}
+
+    def validate(self, config: TaskConfig) -> None:
+        if config.output_length > config.input_length:
+            raise ValueError("reverse reads a prefix: output_length must be at most input_length")
+
+    def targets_for(self, config: TaskConfig, encoder_inputs: np.ndarray) -> np.ndarray:
+        return encoder_inputs[:, : config.output_length][:, ::-1].copy()
+
+    def ideal_alignment(self, config: TaskConfig) -> np.ndarray:
+        return np.arange(config.output_length)[::-1].copy()
+
+
+class CopyFirstK(Task):
+    name = "copy-first-k"
+    kind = "sequence-to-sequence"
+    description = (
+        "Output the first k input symbols, then the padding symbol 0 up to the input length "
+        "(k = output_length; the decoded sequence is input_length long)."
+    )
+    defaults: ClassVar[dict[str, int | str]] = {"input_length": 5, "output_length": 2, "cardinality": 50}
+
+    def validate(self, config: TaskConfig) -> None:
+        if config.output_length > config.input_length:
+            raise ValueError("copy-first-k copies a prefix: output_length (k) must be at most input_length")
+
+    def target_length(self, config: TaskConfig) -> int:
+        return config.input_length
+
+    def targets_for(self, config: TaskConfig, encoder_inputs: np.ndarray) -> np.ndarray:
+        targets = np.zeros_like(encoder_inputs)
+        targets[:, : config.output_length] = encoder_inputs[:, : config.output_length]
+        return targets
+
+    def ideal_alignment(self, config: TaskConfig) -> np.ndarray:
+        alignment = np.full(config.input_length, -1)
+        alignment[: config.output_length] = np.arange(config.output_length)
+        return alignment
+
+
+class Series(Task):
+    """Real-valued series for the LSTM autoencoder, drawn from a family: ramps and sines.
+
+    Each example is a ramp (random slope and offset) or a sine (random frequency and phase), scaled into [0, 1].
+    `reconstruct` targets are the input itself; `predict` targets are the series one step ahead (the value after
+    each input step); `composite` asks for both. The seeds' 0.1..0.9 ramp is one member of the family.
+    """
+
+    name = "series"
+    kind = "prediction"
+    values = "real"
+    description = "Reconstruct a real-valued series (ramp or sine) and/or predict it one step ahead."
+    defaults: ClassVar[dict[str, int | str]] = {"input_length": 9, "output_length": 9, "series_mode": "reconstruct"}
+
+    def validate(self, config: TaskConfig) -> None:
+        if config.output_length != config.input_length:
+            raise ValueError("series works step by step: output_length must equal input_length")
+        if config.input_length < 2:
+            raise ValueError("series needs at least 2 steps")
+
+    def make_series(self, length: int, size: int, rng: np.random.Generator) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """(size, length + 1) float32 series and the properties that generated each one."""
+        steps = np.arange(length + 1, dtype=np.float64)[None, :]
+        is_sine = rng.random(size) < 0.5
+        frequency = rng.uniform(0.05, 0.25, size)  # cycles per step
+        phase = rng.uniform(0, 2 * np.pi, size)
+        slope = rng.uniform(-0.1, 0.1, size)
+        offset = rng.uniform(0.1, 0.9, size)
+        sine = 0.5 + 0.4 * np.sin(2 * np.pi * frequency[:, None] * steps + phase[:, None])
+        ramp = offset[:, None] + slope[:, None] * (steps - length / 2)
+        series = np.clip(np.where(is_sine[:, None], sine, ramp), 0.0, 1.0).astype(np.float32)
+        properties = {
+            "shape": np.where(is_sine, "sine", "ramp"),
+            "frequency": np.where(is_sine, frequency, 0.0),
+            "slope": np.where(is_sine, 0.0, slope),
+            "phase": np.where(is_sine, phase, 0.0),
+        }
+        return series, properties
+
+    def batch_from_series(self, config: TaskConfig, series: np.ndarray, properties=None) -> Batch:
+        """Split (batch, input_length + 1) series into inputs and the targets of the configured mode."""
+        inputs = series[:, : config.input_length, None]
+        ahead = series[:, 1 : config.input_length + 1, None]
+        if config.series_mode == "reconstruct":
+            return Batch(inputs, inputs, inputs.copy(), None, properties)
+        if config.series_mode == "predict":
+            return Batch(inputs, inputs, ahead, None, properties)
+        return Batch(inputs, inputs, inputs.copy(), ahead, properties)
+
+    def make_batch(self, config: TaskConfig, size: int, rng: np.random.Generator) -> Batch:
+        series, properties = self.make_series(config.input_length, size, rng)
+        return self.batch_from_series(config, series, properties)
+
+    def targets_for(self, config: TaskConfig, encoder_inputs: np.ndarray) -> np.ndarray:
+        # Only reconstruction is defined from the input alone; the future needs the generator.
+        return encoder_inputs.copy()
+
+    def check_input(self, config: TaskConfig, sequence) -> None:
+        sequence = list(sequence)
+        if len(sequence) != config.input_length:
+            raise ValueError(f"this model reads exactly {config.input_length} numbers; you gave {len(sequence)}")
+        bad = [v for v in sequence if not (np.isfinite(float(v)) and 0.0 <= float(v) <= 1.0)]
+        if bad:
+            raise ValueError(f"every value must be a number from 0 to 1; out of range: {bad[:5]}")
+
+
+TASKS: dict[str, Task] = {task.name: task for task in (Echo(), EchoPartial(), Reverse(), CopyFirstK(), Series())}
+
+
+def get_task(name: str) -> Task:
+    try:
+        return TASKS[name]
+    except KeyError:
+        raise ValueError(f"unknown task {name!r}; choose from {', '.join(TASKS)}") from None
+
+
+def make_batch(config: TaskConfig, size: int, seed: int | None = None) -> Batch:
+    """`size` fresh examples; the same (config, seed) always gives the same batch."""
+    rng = np.random.default_rng(config.seed if seed is None else seed)
+    return get_task(config.name).make_batch(config, size, rng)
+
+
+def parse_sequence(text: str, config: TaskConfig) -> np.ndarray:
+    """Parse what a student typed ("3, 14, 15" or "3 14 15") into a validated 1-D array, or raise ValueError.
+
+    Nothing is evaluated: the text is split on commas and white space and each piece must read as a number.
+    """
+    task = get_task(config.name)
+    if not isinstance(text, str):
+        raise ValueError("type the sequence as numbers separated by commas or spaces")
+    pieces = [p for p in text.replace(",", " ").replace(";", " ").split() if p]
+    if not pieces:
+        raise ValueError("type at least one number")
+    if len(pieces) > 1000:
+        raise ValueError("that sequence is far too long")
+    values: list[float] = []
+    for piece in pieces:
+        try:
+            number = float(piece) if task.values == "real" else int(piece)
+        except ValueError:
+            kind = "number" if task.values == "real" else "whole number"
+            raise ValueError(f"{piece[:20]!r} is not a {kind}") from None
+        values.append(number)
+    task.check_input(config, values)
+    dtype = np.float32 if task.values == "real" else np.int32
+    return np.asarray(values, dtype=dtype)

@@ -1,0 +1,272 @@
+"""Training: seeded, batched, on fresh data every epoch, reporting progress only through callbacks.
+
+`train(config, progress=..., should_stop=...)` builds the bundle, fits it epoch by epoch and after every epoch
+measures what the tutorials measure: exact-sequence accuracy under free-running greedy decoding on examples the
+model has never seen. It stops early at the target accuracy, when `should_stop()` turns true (cancel), or when
+the loss turns NaN, in which case the result says so instead of raising. Nothing here knows about Streamlit.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import keras
+import numpy as np
+
+from explorer import architectures
+from explorer.architectures import ModelBundle
+from explorer.config import RunConfig
+from explorer.decoding import greedy_decode, sequence_accuracy, token_accuracy
+from explorer.tasks import Batch, get_task
+
+# A real-valued step counts as right when it is this close to the target (series tasks have no exact match).
+SERIES_TOLERANCE = 0.05
+# Evaluation draws from a stream that training never touches, so "fresh examples" really are fresh.
+EVAL_STREAM = 1_000_003
+
+
+@dataclass
+class Progress:
+    """One report from a running training job."""
+
+    epoch: int  # 1-based; 0 while the first epoch runs
+    epochs: int
+    step: int  # optimisation steps done in total
+    steps: int  # optimisation steps planned in total
+    loss: float
+    token_accuracy: float | None = None
+    sequence_accuracy: float | None = None
+    elapsed: float = 0.0
+
+    @property
+    def fraction(self) -> float:
+        return min(1.0, self.step / max(1, self.steps))
+
+    @property
+    def eta_seconds(self) -> float | None:
+        if self.step == 0:
+            return None
+        return self.elapsed / self.step * (self.steps - self.step)
+
+
+@dataclass
+class TrainResult:
+    bundle: ModelBundle
+    history: list[dict[str, Any]]
+    metrics: dict[str, Any]
+    status: str  # "completed", "target reached", "cancelled", "diverged"
+    reason: str = ""
+    train_seconds: float = 0.0
+    samples_seen: int = 0
+    gradient_norms: list[dict[str, float]] = field(default_factory=list)
+
+
+def teacher_forcing_ratio(schedule: str, epoch: int, epochs: int) -> float:
+    """Probability of feeding the true previous token at 0-based `epoch` (scheduled sampling, Bengio et al. 2015)."""
+    if schedule == "none":
+        return 1.0
+    progress = epoch / max(1, epochs - 1)
+    if schedule == "linear":
+        return max(0.0, 1.0 - progress)
+    if schedule == "exponential":
+        return 0.05**progress
+    # inverse sigmoid: stays near 1 for the first epochs, falls through 0.5 half way, ends near 0
+    return 1.0 / (1.0 + math.exp(10.0 * (progress - 0.5)))
+
+
+def make_optimizer(config: RunConfig) -> keras.optimizers.Optimizer:
+    train = config.train
+    return keras.optimizers.Adam(
+        learning_rate=train.learning_rate,
+        clipnorm=train.clipnorm or None,
+        clipvalue=train.clipvalue or None,
+        global_clipnorm=train.global_clipnorm or None,
+    )
+
+
+def _loss_for(config: RunConfig):
+    if get_task(config.task.name).values == "real":
+        return "mse", ["mae"]
+    return "sparse_categorical_crossentropy", ["sparse_categorical_accuracy"]
+
+
+def _targets(bundle: ModelBundle, batch: Batch):
+    if bundle.extras.get("heads") and len(bundle.extras["heads"]) > 1:
+        return [batch.targets, batch.extra_targets]
+    return batch.targets
+
+
+def evaluate(bundle: ModelBundle, examples: int = 1000, seed: int | None = None) -> dict[str, float]:
+    """Free-running accuracy on `examples` fresh examples (never seen in training under the same config)."""
+    config = bundle.config
+    task = get_task(config.task.name)
+    rng = np.random.default_rng(EVAL_STREAM + (config.train.seed if seed is None else seed))
+    batch = task.make_batch(config.task, examples, rng)
+    if task.values == "real":
+        predicted = bundle.training_model.predict(batch.encoder_inputs, batch_size=4096, verbose=0)
+        predicted = predicted if isinstance(predicted, list) else [predicted]
+        targets = _targets(bundle, batch)
+        targets = targets if isinstance(targets, list) else [targets]
+        errors = np.concatenate([np.abs(p - t)[..., 0] for p, t in zip(predicted, targets, strict=True)], axis=1)
+        return {
+            "token_accuracy": float(np.mean(errors < SERIES_TOLERANCE)),
+            "sequence_accuracy": float(np.mean(np.all(errors < SERIES_TOLERANCE, axis=1))),
+            "mse": float(np.mean(errors**2)),
+            "examples": examples,
+        }
+    decoded = greedy_decode(bundle, batch.encoder_inputs).tokens
+    return {
+        "token_accuracy": token_accuracy(decoded, batch.targets),
+        "sequence_accuracy": sequence_accuracy(decoded, batch.targets),
+        "examples": examples,
+    }
+
+
+def gradient_norms(bundle: ModelBundle, batch: Batch) -> dict[str, float]:
+    """L2 norm of the loss gradient for each layer's weights on one batch (the exploding-gradients view)."""
+    from explorer.backend import loss_gradients
+
+    model = bundle.training_model
+    inputs = bundle.model_inputs(batch.encoder_inputs, batch.decoder_inputs)
+    loss_name, _ = _loss_for(bundle.config)
+    loss_fn = keras.losses.get(loss_name)
+    targets = _targets(bundle, batch)
+    gradients = loss_gradients(model, loss_fn, inputs, targets)
+    norms: dict[str, float] = {}
+    for variable, gradient in zip(model.trainable_variables, gradients, strict=True):
+        layer = variable.path.split("/")[0]
+        norms[layer] = norms.get(layer, 0.0) + float(np.sum(np.square(np.asarray(gradient, np.float64))))
+    return {layer: math.sqrt(total) for layer, total in norms.items()}
+
+
+class _KerasProgress(keras.callbacks.Callback):
+    """Bridges Keras' batch hooks to our Progress reports, cancel requests and NaN detection."""
+
+    def __init__(self, report, should_stop, state):
+        super().__init__()
+        self.report, self.should_stop, self.state = report, should_stop, state
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.state["step"] += 1
+        loss = float((logs or {}).get("loss", float("nan")))
+        self.state["loss"] = loss
+        if not math.isfinite(loss):
+            self.state["diverged_at"] = self.state["step"]
+            self.model.stop_training = True
+        elif self.should_stop():
+            self.state["cancelled"] = True
+            self.model.stop_training = True
+        # Reporting every batch would flood a UI for big runs; every 10th plus the last is plenty.
+        if self.state["step"] % 10 == 0:
+            self.report(self.state)
+
+
+def train(
+    config: RunConfig,
+    progress: Callable[[Progress], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    bundle: ModelBundle | None = None,
+) -> TrainResult:
+    """Train `config` from scratch (or continue `bundle`) and return the bundle with its history and metrics."""
+    started = time.perf_counter()
+    progress = progress or (lambda report: None)
+    should_stop = should_stop or (lambda: False)
+    bundle = bundle or architectures.build(config)
+    task = get_task(config.task.name)
+    train_config = config.train
+    loss, metrics = _loss_for(config)
+    scheduled = train_config.teacher_forcing != "none" and bundle.pattern == "recursive"
+    # Scheduled sampling trains through the unrolled decoder, which can feed the model's own predictions.
+    fit_model = bundle.extras["scheduled_model"] if scheduled else bundle.training_model
+    fit_model.compile(optimizer=make_optimizer(config), loss=loss, metrics=metrics)
+
+    steps_per_epoch = math.ceil(train_config.samples_per_epoch / train_config.batch_size)
+    state: dict[str, Any] = {"step": 0, "loss": float("nan")}
+    history: list[dict[str, Any]] = []
+    norms_history: list[dict[str, float]] = []
+    samples_seen = 0
+
+    def report(current: dict[str, Any], epoch: int = 0, evaluation: dict[str, float] | None = None) -> None:
+        progress(
+            Progress(
+                epoch=epoch,
+                epochs=train_config.epochs,
+                step=current["step"],
+                steps=steps_per_epoch * train_config.epochs,
+                loss=current["loss"],
+                token_accuracy=(evaluation or {}).get("token_accuracy"),
+                sequence_accuracy=(evaluation or {}).get("sequence_accuracy"),
+                elapsed=time.perf_counter() - started,
+            )
+        )
+
+    callback = _KerasProgress(lambda current: report(current, len(history)), should_stop, state)
+    status, reason = "completed", ""
+    for epoch in range(train_config.epochs):
+        rng = np.random.default_rng([train_config.seed, config.task.seed, epoch])
+        batch = task.make_batch(config.task, train_config.samples_per_epoch, rng)
+        ratio = teacher_forcing_ratio(train_config.teacher_forcing, epoch, train_config.epochs)
+        if scheduled:
+            mask = (rng.random(batch.targets.shape) < ratio).astype(np.float32)
+            inputs = [batch.encoder_inputs, batch.decoder_inputs, mask]
+        else:
+            inputs = bundle.model_inputs(batch.encoder_inputs, batch.decoder_inputs)
+        fit = fit_model.fit(
+            inputs,
+            _targets(bundle, batch),
+            batch_size=train_config.batch_size,
+            epochs=1,
+            shuffle=False,
+            verbose=0,
+            callbacks=[callback],
+        )
+        steps_this_epoch = state["step"] - epoch * steps_per_epoch
+        samples_seen += min(train_config.samples_per_epoch, steps_this_epoch * train_config.batch_size)
+        if "diverged_at" in state:
+            status = "diverged"
+            reason = (
+                f"the loss became NaN or infinite at step {state['diverged_at']} (epoch {epoch + 1}): the weights "
+                "blew up. Lower the learning rate, clip gradients (clipnorm / clipvalue) or use an LSTM/GRU cell."
+            )
+            history.append({"epoch": epoch + 1, "loss": float("nan"), "teacher_forcing_ratio": ratio})
+            break
+        evaluation = evaluate(bundle, train_config.eval_examples, seed=train_config.seed + epoch)
+        entry = {
+            "epoch": epoch + 1,
+            "loss": float(fit.history["loss"][-1]) if fit.history.get("loss") else float("nan"),
+            "teacher_forcing_ratio": ratio,
+            "seconds": time.perf_counter() - started,
+            **{k: v for k, v in evaluation.items() if k != "examples"},
+        }
+        if train_config.record_gradients:
+            norms = gradient_norms(bundle, task.make_batch(config.task, min(256, train_config.batch_size * 2), rng))
+            norms_history.append(norms)
+            entry["gradient_norm"] = math.sqrt(sum(v * v for v in norms.values()))
+        history.append(entry)
+        report(state, epoch + 1, evaluation)
+        if state.get("cancelled"):
+            status, reason = "cancelled", f"cancelled after {epoch + 1} epoch(s)"
+            break
+        if evaluation["sequence_accuracy"] >= train_config.target_accuracy:
+            status = "target reached"
+            reason = f"reached {evaluation['sequence_accuracy']:.1%} exact-sequence accuracy after {epoch + 1} epoch(s)"
+            break
+
+    train_seconds = time.perf_counter() - started
+    final = (
+        evaluate(bundle, train_config.eval_examples, seed=train_config.seed + 10_007) if status != "diverged" else {}
+    )
+    metrics = {
+        "sequence_accuracy": final.get("sequence_accuracy", float("nan")),
+        "token_accuracy": final.get("token_accuracy", float("nan")),
+        "eval_examples": train_config.eval_examples,
+        "epochs_run": len(history),
+        "status": status,
+    }
+    if "mse" in final:
+        metrics["mse"] = final["mse"]
+    return TrainResult(bundle, history, metrics, status, reason, train_seconds, samples_seen, norms_history)

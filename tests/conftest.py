@@ -1,0 +1,32 @@
+"""Shared fixtures. Tests run from the repository root: `pytest`."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import pytest  # noqa: E402
+
+from explorer.presets import default_config, pairs  # noqa: E402
+
+ALL_PAIRS = pairs()
+
+
+def tiny_config(task: str, arch: str, **overrides):
+    """A small, fast configuration of a real model (8 units) for structural tests."""
+    return default_config(task, arch, **{"units": 8, "samples_per_epoch": 256, "eval_examples": 64, **overrides})
+
+
+@pytest.fixture(scope="session")
+def trained_reversal():
+    """The default reversal model trained to >= 99% exact-sequence accuracy (about 5 s on 2 cores)."""
+    from explorer.training import train
+
+    result = train(default_config("reverse", "teacher-forcing"))
+    assert result.status == "target reached", result.reason
+    return result

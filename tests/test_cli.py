@@ -1,0 +1,83 @@
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run(*args):
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "3"}
+    return subprocess.run(
+        [sys.executable, "-m", "explorer", *args], capture_output=True, text=True, env=env, cwd=ROOT, timeout=600
+    )
+
+
+@pytest.mark.parametrize(
+    "args, names",
+    [
+        (["train", "--task", "nope"], "echo, echo-partial, reverse"),
+        (["train", "--arch", "transformer"], "stacked-lstm, repeat-vector"),
+        (["train", "--set", "bogus=1"], "valid: "),
+        (["train", "--set", "units=many"], "units must be a int"),
+        (["train", "--set", "units=0"], "from 1 to 1024"),
+        (["train", "--set", "units"], "NAME=VALUE"),
+        (["train", "--task", "reverse", "--arch", "stacked-lstm"], "as long as the input"),
+        (["frobnicate"], "invalid choice"),
+    ],
+)
+def test_error_paths_exit_2_with_one_line_and_no_traceback(args, names):
+    completed = run(*args)
+    assert completed.returncode == 2
+    assert "Traceback" not in completed.stderr + completed.stdout
+    lines = [line for line in completed.stderr.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1 and names in lines[0]
+
+
+def test_train_json_last_line(tmp_path):
+    completed = run(
+        "train",
+        "--task",
+        "reverse",
+        "--arch",
+        "luong",
+        "--set",
+        "epochs=1",
+        "--set",
+        "samples_per_epoch=512",
+        "--set",
+        "units=16",
+        "--json",
+        "--save",
+        str(tmp_path),
+    )
+    assert completed.returncode == 0, completed.stderr
+    summary = json.loads(completed.stdout.strip().splitlines()[-1])
+    for field in (
+        "task",
+        "arch",
+        "key",
+        "sequence_accuracy",
+        "token_accuracy",
+        "train_seconds",
+        "samples_seen",
+        "backend",
+        "device",
+    ):
+        assert field in summary
+    assert summary["task"] == "reverse" and summary["arch"] == "luong" and summary["eval_examples"] >= 1000
+    assert summary["samples_seen"] == 512 and summary["backend"] == "tensorflow"
+    assert (tmp_path / f"{summary['key']}.keras").exists() and (tmp_path / f"{summary['key']}.json").exists()
+
+
+def test_list_json_names_every_registry_entry():
+    completed = run("list", "--json")
+    data = json.loads(completed.stdout)
+    assert {"echo", "echo-partial", "reverse", "copy-first-k", "series"} <= set(data["tasks"])
+    assert {"stacked-lstm", "repeat-vector", "teacher-forcing", "bahdanau", "luong", "lstm-autoencoder"} <= set(
+        data["architectures"]
+    )
+    assert "units" in data["parameters"]["model"]

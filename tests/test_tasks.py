@@ -1,0 +1,109 @@
+import numpy as np
+import pytest
+
+from explorer.config import TaskConfig
+from explorer.tasks import TASKS, make_batch, parse_sequence, shift_right
+
+TOKEN_TASKS = [name for name, task in TASKS.items() if task.values == "tokens"]
+# Several non-default parameter sets per task; each is adapted to what the task allows.
+PARAMETER_SETS = [
+    {"input_length": 4, "output_length": 4, "cardinality": 3},
+    {"input_length": 9, "output_length": 2, "cardinality": 20},
+    {"input_length": 12, "output_length": 12, "cardinality": 200},
+    {"input_length": 1, "output_length": 1, "cardinality": 2},
+]
+
+
+def _configs(name):
+    for params in PARAMETER_SETS:
+        params = dict(params)
+        if name in ("echo", "series"):
+            params["output_length"] = params["input_length"]
+        if name == "series" and params["input_length"] < 2:
+            continue
+        yield TaskConfig(name=name, seed=3, **params)
+
+
+@pytest.mark.parametrize("name", list(TASKS))
+def test_every_task_makes_deterministic_batches_of_the_right_shape(name):
+    task = TASKS[name]
+    for config in _configs(name):
+        batch = make_batch(config, 17)
+        again = make_batch(config, 17)
+        other = make_batch(config, 17, seed=99)
+        length = task.target_length(config)
+        np.testing.assert_array_equal(batch.encoder_inputs, again.encoder_inputs)
+        np.testing.assert_array_equal(batch.targets, again.targets)
+        assert not np.array_equal(batch.encoder_inputs, other.encoder_inputs) or config.cardinality == 2
+        if task.values == "tokens":
+            assert batch.encoder_inputs.shape == (17, config.input_length)
+            assert batch.targets.shape == batch.decoder_inputs.shape == (17, length)
+            assert batch.encoder_inputs.min() >= 1 and batch.encoder_inputs.max() <= config.cardinality
+            np.testing.assert_array_equal(batch.decoder_inputs, shift_right(batch.targets))
+            np.testing.assert_array_equal(batch.targets, task.targets_for(config, batch.encoder_inputs))
+        else:
+            assert batch.encoder_inputs.shape == (17, config.input_length, 1)
+            assert batch.encoder_inputs.dtype == np.float32
+            assert batch.encoder_inputs.min() >= 0.0 and batch.encoder_inputs.max() <= 1.0
+
+
+@pytest.mark.parametrize("name", TOKEN_TASKS)
+def test_ideal_alignment_matches_the_task_definition(name):
+    task = TASKS[name]
+    for config in _configs(name):
+        batch = make_batch(config, 50)
+        alignment = task.ideal_alignment(config)
+        assert alignment.shape == (task.target_length(config),)
+        for step, source in enumerate(alignment):
+            expected = batch.encoder_inputs[:, source] if source >= 0 else 0
+            np.testing.assert_array_equal(batch.targets[:, step], expected)
+
+
+def test_reverse_and_copy_semantics_on_a_known_sequence():
+    sequence = np.array([[5, 6, 7, 8, 9, 10]])
+    reverse = TaskConfig(name="reverse", input_length=6, output_length=3)
+    assert TASKS["reverse"].targets_for(reverse, sequence).tolist() == [[7, 6, 5]]
+    copy = TaskConfig(name="copy-first-k", input_length=6, output_length=2)
+    assert TASKS["copy-first-k"].targets_for(copy, sequence).tolist() == [[5, 6, 0, 0, 0, 0]]
+
+
+@pytest.mark.parametrize("mode", ["reconstruct", "predict", "composite"])
+def test_series_modes(mode):
+    config = TaskConfig(name="series", input_length=9, output_length=9, series_mode=mode)
+    batch = make_batch(config, 8)
+    if mode != "predict":
+        np.testing.assert_allclose(batch.targets, batch.encoder_inputs)
+    if mode != "reconstruct":
+        ahead = batch.extra_targets if mode == "composite" else batch.targets
+        # the prediction target is the input shifted one step ahead
+        np.testing.assert_allclose(ahead[:, :-1, 0], batch.encoder_inputs[:, 1:, 0])
+    assert set(batch.properties) >= {"shape", "frequency", "slope"}
+
+
+def test_parse_sequence_accepts_commas_and_spaces():
+    config = TaskConfig()
+    assert parse_sequence("1, 2 3,4;5  6", config).tolist() == [1, 2, 3, 4, 5, 6]
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("", "at least one"),
+        ("1 2 3", "exactly 6"),
+        ("1 2 3 4 5 x", "not a whole number"),
+        ("1 2 3 4 5 2.5", "not a whole number"),
+        ("1 2 3 4 5 51", "from 1 to 50"),
+        ("0 1 2 3 4 5", "reserved"),
+        ("__import__('os') 1 2 3 4 5", "not a whole number"),
+    ],
+)
+def test_parse_sequence_rejects_bad_input_with_a_clear_message(text, message):
+    with pytest.raises(ValueError, match=message):
+        parse_sequence(text, TaskConfig())
+
+
+def test_parse_real_sequence():
+    config = TaskConfig(name="series", input_length=3, output_length=3)
+    assert parse_sequence("0.1 0.5 1", config).tolist() == pytest.approx([0.1, 0.5, 1.0])
+    with pytest.raises(ValueError, match="from 0 to 1"):
+        parse_sequence("0.1 nan 2", config)
