@@ -70,3 +70,40 @@ def loss_gradients(model: keras.Model, loss_fn, inputs, targets) -> list[np.ndar
         loss.backward()
         return [v.value.grad.detach().cpu().numpy() for v in model.trainable_variables]
     raise ValueError(f"gradient norms are not supported on the {backend} backend")
+
+
+def _single(values: list):
+    """A one-input model is called with the tensor itself, not a one-element list."""
+    return values[0] if len(values) == 1 else values
+
+
+def input_gradients(model: keras.Model, loss_fn, inputs: list[np.ndarray], targets) -> list[np.ndarray]:
+    """Gradients of the mean loss with respect to the model's (float) inputs, one array per input."""
+    backend = backend_name()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        tensors = [tf.convert_to_tensor(x) for x in inputs]
+        with tf.GradientTape() as tape:
+            for tensor in tensors:
+                tape.watch(tensor)
+            loss = _total_loss(loss_fn, targets, model(_single(tensors), training=False))
+        return [np.asarray(g) for g in tape.gradient(loss, tensors)]
+    if backend == "jax":
+        import jax
+
+        trainable = [v.value for v in model.trainable_variables]
+        frozen = [v.value for v in model.non_trainable_variables]
+
+        def compute(values):
+            predictions, _ = model.stateless_call(trainable, frozen, _single(values), training=False)
+            return _total_loss(loss_fn, targets, predictions)
+
+        return [np.asarray(g) for g in jax.grad(compute)(list(inputs))]
+    if backend == "torch":
+        import torch
+
+        tensors = [torch.tensor(x, requires_grad=True) for x in inputs]
+        _total_loss(loss_fn, targets, model(_single(tensors), training=False)).backward()
+        return [t.grad.detach().cpu().numpy() for t in tensors]
+    raise ValueError(f"input gradients are not supported on the {backend} backend")

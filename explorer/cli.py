@@ -11,6 +11,7 @@ import json
 import math
 import os
 import sys
+from pathlib import Path
 from typing import Any
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # TensorFlow's start-up chatter is not for our users
@@ -176,6 +177,83 @@ def command_bench(args) -> None:
     print(f"reversal to 99% exact-sequence accuracy: {trained['seconds_to_99_median']:.2f} s median")
 
 
+def command_pretrain(args) -> None:
+    from explorer.cache import PRETRAINED_DIR
+    from explorer.jobs import environment
+    from explorer.presets import pretrain_configs
+    from explorer.storage import paths_for, save_bundle
+    from explorer.training import train
+
+    directory = Path(args.output) if args.output else PRETRAINED_DIR
+    configs = pretrain_configs()
+    wanted = {c.key() for c in configs}
+    for index, config in enumerate(configs, 1):
+        weights, sidecar = paths_for(directory, config.key())
+        if args.missing_only and weights.exists() and sidecar.exists():
+            continue
+        result = train(config)
+        save_bundle(
+            result.bundle,
+            directory,
+            {
+                "history": result.history,
+                "metrics": result.metrics,
+                "gradient_norms": result.gradient_norms,
+                "train_seconds": result.train_seconds,
+                "samples_seen": result.samples_seen,
+                "status": result.status,
+                "reason": result.reason,
+                **environment(),
+            },
+        )
+        print(
+            f"[{index}/{len(configs)}] {config.task.name} x {config.model.arch} {config.key()}: {result.status}, "
+            f"{result.metrics['sequence_accuracy']:.1%} in {result.train_seconds:.1f} s",
+            flush=True,
+        )
+    # Files from configs that are no longer shipped would only confuse `cache verify`.
+    for stale in directory.glob("*.json"):
+        if stale.stem not in wanted:
+            for path in paths_for(directory, stale.stem):
+                path.unlink(missing_ok=True)
+    total = sum(p.stat().st_size for p in directory.glob("*.*"))
+    print(f"pretrained/: {len(configs)} models, {total / 1e6:.1f} MB")
+
+
+def command_cache(args) -> None:
+    from explorer.cache import ModelStore
+
+    store = ModelStore()
+    if args.action == "list":
+        rows = store.entries()
+        if args.json:
+            _print_json({"entries": rows})
+            return
+        for row in rows:
+            accuracy = row.get("sequence_accuracy")
+            text = f"{accuracy:.1%}" if isinstance(accuracy, float) and math.isfinite(accuracy) else "-"
+            status = "ok" if row["ok"] else f"BROKEN: {row.get('error')}"
+            print(
+                f"{row['source']:<10} {row['key']} {row.get('task', '?'):<13} {row.get('arch', '?'):<17} "
+                f"{text:>7}  {status}"
+            )
+        print(f"{len(rows)} models (pretrained: {store.pretrained_dir}, cache: {store.cache_dir})")
+    elif args.action == "clear":
+        print(f"removed {store.clear()} files from {store.cache_dir}")
+    else:
+        from explorer.verify import verify_store
+
+        report = verify_store(store)
+        if args.json:
+            _print_json(report)
+        else:
+            for row in report["models"]:
+                print(f"{'ok  ' if row['ok'] else 'FAIL'} {row['source']:<10} {row['key']} {row.get('detail', '')}")
+            print(f"{report['passed']} passed, {report['failed']} failed")
+        if report["failed"]:
+            raise SystemExit(1)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="python -m explorer", description="Seq2Seq Explorer library commands")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -193,10 +271,23 @@ def build_parser() -> argparse.ArgumentParser:
     benching = commands.add_parser("bench", help="decode and training speed")
     benching.add_argument("--quick", action="store_true")
     benching.add_argument("--json", action="store_true")
+    pretraining = commands.add_parser("pretrain", help="rebuild pretrained/ for every default pair and variant")
+    pretraining.add_argument("--output", help="folder to write (default: the repository's pretrained/)")
+    pretraining.add_argument("--missing-only", action="store_true", help="keep models already there")
+    caching = commands.add_parser("cache", help="list, verify or clear stored models")
+    caching.add_argument("action", choices=["list", "verify", "clear"])
+    caching.add_argument("--json", action="store_true")
     return parser
 
 
-COMMANDS = {"list": command_list, "train": command_train, "reproduce": command_reproduce, "bench": command_bench}
+COMMANDS = {
+    "list": command_list,
+    "train": command_train,
+    "reproduce": command_reproduce,
+    "bench": command_bench,
+    "pretrain": command_pretrain,
+    "cache": command_cache,
+}
 
 
 def main(argv: list[str] | None = None) -> int:

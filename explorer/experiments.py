@@ -70,8 +70,8 @@ def attention_comparison(quick: bool) -> list[ExperimentResult]:
                 units=150 if arch == "repeat-vector" else 64,
                 epochs=1,
                 samples_per_epoch=5000,
-                batch_size=8,
-                learning_rate=0.002,
+                batch_size=4,
+                learning_rate=0.005,
                 eval_examples=1000,
                 **{"train.seed": repeat},
             )

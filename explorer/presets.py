@@ -20,6 +20,8 @@ DEFAULT_ARCH = {
     "echo-partial": "repeat-vector",
     "reverse": "teacher-forcing",
     "copy-first-k": "bahdanau",
+    "largest": "repeat-vector",
+    "count-up": "teacher-forcing",
     "series": "lstm-autoencoder",
 }
 DEFAULT_TASK = {
@@ -121,3 +123,18 @@ def coerce(name: str, text: str) -> Any:
     except ValueError:
         raise ValueError(f"{name} must be a {kind}, got {text!r}") from None
     return text
+
+
+def pretrain_configs() -> list[RunConfig]:
+    """Everything `python -m explorer pretrain` ships: every default pair plus the variants the pages show."""
+    configs = [default_config(task, arch) for task, arch in pairs()]
+    configs += [
+        default_config("series", "lstm-autoencoder", series_mode="predict"),
+        default_config("series", "lstm-autoencoder", series_mode="composite"),
+        # Decoding page: scheduled sampling beside pure teacher forcing on the same task.
+        default_config("reverse", "teacher-forcing", teacher_forcing="inverse-sigmoid"),
+    ]
+    unique: dict[str, RunConfig] = {}
+    for config in configs:
+        unique.setdefault(config.key(), config)
+    return list(unique.values())

@@ -44,6 +44,7 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
+        os.chmod(temporary, 0o644)
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
@@ -65,7 +66,11 @@ def save_bundle(bundle: ModelBundle, directory: Path | str, metadata: dict[str, 
     descriptor, temporary = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=".keras")
     os.close(descriptor)
     try:
-        bundle.training_model.save(temporary)
+        # Save an uncompiled twin: the optimizer's moment estimates would triple the file and are never loaded.
+        twin = architectures.build(bundle.config)
+        twin.training_model.set_weights(bundle.training_model.get_weights())
+        twin.training_model.save(temporary)
+        os.chmod(temporary, 0o644)
         digest = _digest(Path(temporary))
         os.replace(temporary, weights_path)
     except BaseException:

@@ -165,6 +165,37 @@ class CopyFirstK(Task):
         return alignment
 
 
+class Largest(Task):
+    name = "largest"
+    kind = "classification"
+    description = "Read the sequence and answer with one symbol: its largest value (many-to-one classification)."
+    defaults: ClassVar[dict[str, int | str]] = {"input_length": 6, "output_length": 1, "cardinality": 20}
+
+    def validate(self, config: TaskConfig) -> None:
+        if config.output_length != 1:
+            raise ValueError("largest answers with one symbol: output_length must be 1")
+
+    def targets_for(self, config: TaskConfig, encoder_inputs: np.ndarray) -> np.ndarray:
+        return encoder_inputs.max(axis=1, keepdims=True)
+
+
+class CountUp(Task):
+    name = "count-up"
+    kind = "generation"
+    description = (
+        "Generate k new symbols that count up from the last input symbol, wrapping from the largest back to 1 "
+        "(k = output_length)."
+    )
+    defaults: ClassVar[dict[str, int | str]] = {"input_length": 4, "output_length": 4, "cardinality": 20}
+
+    def targets_for(self, config: TaskConfig, encoder_inputs: np.ndarray) -> np.ndarray:
+        steps = np.arange(1, config.output_length + 1)[None, :]
+        return (encoder_inputs[:, -1:] - 1 + steps) % config.cardinality + 1
+
+    def ideal_alignment(self, config: TaskConfig) -> np.ndarray:
+        return np.full(config.output_length, config.input_length - 1)
+
+
 class Series(Task):
     """Real-valued series for the LSTM autoencoder, drawn from a family: ramps and sines.
 
@@ -231,7 +262,9 @@ class Series(Task):
             raise ValueError(f"every value must be a number from 0 to 1; out of range: {bad[:5]}")
 
 
-TASKS: dict[str, Task] = {task.name: task for task in (Echo(), EchoPartial(), Reverse(), CopyFirstK(), Series())}
+TASKS: dict[str, Task] = {
+    task.name: task for task in (Echo(), EchoPartial(), Reverse(), CopyFirstK(), Largest(), CountUp(), Series())
+}
 
 
 def get_task(name: str) -> Task:

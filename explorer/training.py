@@ -182,7 +182,8 @@ def train(
     scheduled = train_config.teacher_forcing != "none" and bundle.pattern == "recursive"
     # Scheduled sampling trains through the unrolled decoder, which can feed the model's own predictions.
     fit_model = bundle.extras["scheduled_model"] if scheduled else bundle.training_model
-    fit_model.compile(optimizer=make_optimizer(config), loss=loss, metrics=metrics)
+    heads = len(bundle.extras.get("heads", [None]))
+    fit_model.compile(optimizer=make_optimizer(config), loss=loss, metrics=[metrics] * heads if heads > 1 else metrics)
 
     steps_per_epoch = math.ceil(train_config.samples_per_epoch / train_config.batch_size)
     state: dict[str, Any] = {"step": 0, "loss": float("nan")}

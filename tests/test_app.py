@@ -1,19 +1,229 @@
-"""AppTest: every page renders with no exception and shows what it should."""
+"""AppTest: every page renders with no exception and shows what it should, on the picked configuration."""
 
+import json
+import re
+import time
 from pathlib import Path
 
+import numpy as np
+import pytest
 from streamlit.testing.v1 import AppTest
 
+from explorer.architectures import ARCHITECTURES
+from explorer.presets import default_config
+from explorer.tasks import TASKS
+
 ROOT = Path(__file__).resolve().parents[1]
+APP = str(ROOT / "app.py")
+PAGES = ["app_pages/home.py", "app_pages/train.py", "app_pages/graph.py", "app_pages/states.py",
+         "app_pages/attention.py"]
 
 
-def test_home_page_lists_every_task_and_architecture():
-    from explorer.architectures import ARCHITECTURES
-    from explorer.tasks import TASKS
+@pytest.fixture(autouse=True)
+def isolated_cache(tmp_path_factory, monkeypatch):
+    monkeypatch.setenv("SEQ2SEQ_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "app-cache"))
 
-    app = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run()
+
+def open_app(page: str | None = None, **params) -> AppTest:
+    app = AppTest.from_file(APP, default_timeout=180)
+    for key, value in params.items():
+        app.query_params[key] = value
+    app.run()
+    if page:
+        app.switch_page(page).run()
+    assert not app.exception, [e.value for e in app.exception]
+    return app
+
+
+def charts(app) -> list[dict]:
+    return [json.loads(chart.proto.spec) for chart in app.get("vega_lite_chart")]
+
+
+def chart_data(app) -> list:
+    """Streamlit ships each chart's data beside its spec, as Arrow; return them as DataFrames."""
+    from streamlit.dataframe_util import convert_arrow_bytes_to_pandas_df
+
+    return [convert_arrow_bytes_to_pandas_df(d.data.data) for c in app.get("vega_lite_chart") for d in c.proto.datasets]
+
+
+def spec_text(app) -> str:
+    return " ".join(json.dumps(spec) for spec in charts(app))
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_every_page_runs_without_exception(page):
+    app = open_app(page)
+    assert app.title[0].value
+
+
+def test_home_shows_every_problem_kind_and_the_loaded_model():
+    app = open_app()
+    labels = [button.label for button in app.button]
+    for name in TASKS:
+        assert f"Try {name}" in labels
+    body = " ".join(m.value for m in app.markdown)
+    assert "**reverse**" in body and "teacher-forcing" in body
+    assert any(metric.label == "Where from" and metric.value == "pretrained" for metric in app.metric)
+
+
+def test_try_button_switches_the_picked_task_and_the_url():
+    app = open_app()
+    app.button(key="try_largest").click().run()
+    assert app.sidebar.selectbox(key="pick_task").value == "largest"
+    assert app.query_params["task"] == ["largest"] or app.query_params["task"] == "largest"
+
+
+def test_train_page_shows_curves_comparison_and_length_charts():
+    app = open_app("app_pages/train.py")
+    text = spec_text(app)
+    assert "exact-sequence accuracy (free-running)" in text  # the learning curves
+    assert "input length" in text and "trained_length" in text  # accuracy against length
+    frames = chart_data(app)
+    bars = next(f for f in frames if "source" in f.columns)
+    assert set(bars["source"]) == {"ours", "published"}
+    published = bars[(bars.run == "teacher-forcing") & (bars.source == "published")]["accuracy"]
+    assert list(published) == [1.0]  # the reversal tutorial's 100%
+    assert {"repeat-vector", "teacher-forcing", "bahdanau", "luong"} <= set(bars["run"])
+    lengths = next(f for f in frames if "input_length" in f.columns)
+    assert lengths["input_length"].max() > 6 and (lengths["trained_length"] == 6).all()
+    metrics = {metric.label: metric.value for metric in app.metric}
+    assert float(metrics["Exact-sequence accuracy"].rstrip("%")) >= 98
+
+
+def test_changing_the_picker_changes_what_is_shown():
+    app = open_app("app_pages/train.py")
+    assert app.subheader[0].value == "reverse × teacher-forcing"
+    app.sidebar.selectbox(key="pick_task").set_value("copy-first-k").run()
     assert not app.exception
-    assert app.title[0].value == "Seq2Seq Explorer"
-    tasks_table, arch_table = app.dataframe[0].value, app.dataframe[1].value
-    assert list(tasks_table["task"]) == list(TASKS)
-    assert list(arch_table["architecture"]) == list(ARCHITECTURES)
+    assert app.subheader[0].value == "copy-first-k × teacher-forcing"
+    app.sidebar.selectbox(key="pick_arch").set_value("bahdanau").run()
+    assert app.subheader[0].value == "copy-first-k × bahdanau"
+    assert any("bahdanau" in set(f.get("run", [])) for f in chart_data(app))
+
+
+def test_the_url_round_trips():
+    wanted = default_config("copy-first-k", "luong", score="concat", units=32)
+    app = open_app("app_pages/train.py", task="copy-first-k", arch="luong", score="concat", units="32")
+    assert app.subheader[0].value == "copy-first-k × luong"
+    assert app.sidebar.selectbox(key="pick_score").value == "concat"
+    params = app.query_params
+    again = open_app("app_pages/train.py", **{k: (v[0] if isinstance(v, list) else v) for k, v in params.items()})
+    assert again.session_state["config"] == app.session_state["config"]
+    assert app.session_state["config"].key() == wanted.key()
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"task": "nope"},
+        {"arch": "<script>"},
+        {"units": "many"},
+        {"task": "echo", "arch": "teacher-forcing", "in": "0"},
+        {"task": "reverse", "arch": "stacked-lstm"},
+    ],
+)
+def test_bad_url_parameters_show_a_message_not_an_exception(params):
+    app = open_app("app_pages/train.py", **params)
+    assert app.sidebar.warning or app.sidebar.error
+
+
+def test_train_an_untrained_config_through_the_page():
+    from explorer.streamlit_adapter import get_manager
+
+    app = open_app("app_pages/train.py", task="reverse", arch="teacher-forcing", units="8", ep="1", bs="64")
+    config = app.session_state["config"]
+    assert config.model.units == 8
+    assert not any(metric.label == "Exact-sequence accuracy" for metric in app.metric)
+    app.button(key="train").click().run()
+    job = get_manager().get(config)
+    assert job is not None and job.wait(120) and job.state == "done"
+    time.sleep(0.1)
+    app.run()
+    assert not app.exception
+    metrics = {metric.label: metric.value for metric in app.metric}
+    assert "Exact-sequence accuracy" in metrics and metrics["Epochs"] == "1"
+
+
+def test_every_architecture_can_be_picked_somewhere():
+    from explorer.streamlit_adapter import compatible_archs
+
+    assert {arch for task in TASKS for arch in compatible_archs(task)} == set(ARCHITECTURES)
+
+
+def dots(app) -> list[str]:
+    return [chart.proto.spec for chart in app.get("graphviz_chart")]
+
+
+def test_graph_page_draws_folded_unrolled_models_and_backward_views():
+    app = open_app("app_pages/graph.py", task="copy-first-k", arch="bahdanau")
+    folded, unrolled, models, backward = dots(app)
+    assert "enc_0 -> enc_0" in folded  # the cycle
+    assert all(f"enc_0_{t} [label" in unrolled for t in range(5)) and "dec_0_4 [label" in unrolled
+    assert "penwidth=" in unrolled and "constraint=false" in unrolled  # attention edges
+    assert "same weights" in models
+    assert "∂L" in backward
+    assert any("activations per batch" in str(frame.value.columns.tolist()) for frame in app.dataframe)
+
+
+def test_the_shared_cursor_highlights_the_same_step_on_every_page():
+    app = open_app("app_pages/graph.py", task="copy-first-k", arch="bahdanau", step="3")
+    assert "dec_0_2 [label" in dots(app)[1] and re.search(r"dec_0_2 \[[^]]*penwidth=3", dots(app)[1])
+    app.switch_page("app_pages/attention.py").run()
+    assert app.slider(key="cursor").value == 3
+    assert "step: 3" in " ".join(m.value for m in app.markdown).lower() or any(
+        "Output step 3" in m.value for m in app.markdown)
+    app.slider(key="cursor").set_value(2).run()
+    assert app.query_params["step"] in ("2", ["2"])
+
+
+def test_states_page_shows_heatmaps_gates_and_the_return_state_identity():
+    app = open_app("app_pages/states.py")
+    frames = chart_data(app)
+    hidden = frames[0]
+    assert set(hidden.columns) >= {"step", "unit", "value"} and len(hidden) == 6 * 64
+    gates = next(f for f in frames if "gate" in f.columns)
+    assert set(gates["gate"]) == {"input", "forget", "output", "candidate"}
+    table = app.dataframe[0].value
+    np.testing.assert_allclose(table["return_sequences[:, -1]"], table["return_state h"], atol=1e-6)
+    np.testing.assert_allclose(table["NumPy replay h(T)"], table["return_state h"], atol=1e-4)
+
+
+@pytest.mark.parametrize("typed, message", [("1 2 x", "not a whole number"), ("1 2 3", "exactly 6"),
+                                            ("0 1 2 3 4 99", "from 1 to 50"), ("", "at least one")])
+def test_bad_typed_input_shows_a_message_and_keeps_the_figures(typed, message):
+    app = open_app("app_pages/states.py")
+    app.text_input(key="sequence_text").set_value(typed).run()
+    assert not app.exception
+    assert any(message in error.value for error in app.error)
+    assert app.text_input(key="sequence_text").value == typed  # nothing the student typed is lost
+    assert len(app.get("vega_lite_chart")) >= 3
+
+
+def test_a_typed_sequence_changes_the_states_and_reaches_the_url():
+    app = open_app("app_pages/states.py")
+    before = chart_data(app)[0]["value"].to_numpy()
+    app.text_input(key="sequence_text").set_value("5, 6, 7, 8, 9, 10").run()
+    after = chart_data(app)[0]["value"].to_numpy()
+    assert not np.allclose(before, after)
+    assert app.query_params["seq"] in ("5, 6, 7, 8, 9, 10", ["5, 6, 7, 8, 9, 10"])
+
+
+def test_attention_page_explains_when_a_model_has_none():
+    app = open_app("app_pages/attention.py", task="reverse", arch="teacher-forcing")
+    assert any("has no attention" in info.value for info in app.info)
+    assert not app.get("vega_lite_chart")
+    app.button(key="use_bahdanau").click().run()
+    assert app.session_state["config"].model.arch == "bahdanau"
+    assert app.get("vega_lite_chart")
+
+
+def test_attention_page_heatmap_rows_sum_to_one_and_compare_lengths():
+    app = open_app("app_pages/attention.py", task="copy-first-k", arch="bahdanau")
+    frames = chart_data(app)
+    heat = next(f for f in frames if "weight" in f.columns and f["output_step"].nunique() > 1)
+    assert heat["output_step"].nunique() == 5 and heat["input_step"].nunique() == 5
+    np.testing.assert_allclose(heat.groupby("output_step")["weight"].sum(), 1.0, atol=1e-5)
+    assert heat["ideal"].sum() == 2  # copy-first-k: only the first two outputs have a source step
+    lengths = next(f for f in frames if "input_length" in f.columns)
+    assert set(lengths["run"]) == {"teacher-forcing (no attention)", "bahdanau (attention)"}
+    assert any("Alignment score" in c.value for c in app.caption)

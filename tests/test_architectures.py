@@ -6,6 +6,7 @@ from conftest import ALL_PAIRS, tiny_config
 
 from explorer import architectures
 from explorer.decoding import greedy_decode, teacher_forced_decode
+from explorer.presets import DEFAULT_TASK
 from explorer.probe import GATE_NAMES, probe
 from explorer.storage import load_bundle, save_bundle
 from explorer.tasks import get_task, make_batch
@@ -17,7 +18,10 @@ VARIANTS = [
     {"cell": "lstm", "bidirectional": True, "layers": 2},
     {"cell": "gru", "reverse_source": True, "layers": 2},
 ]
-CASES = [(task, arch, variant) for task, arch in ALL_PAIRS for variant in VARIANTS]
+# Every pair with the default cell, and every cell variant on each architecture's own default task.
+CASES = [(task, arch, VARIANTS[0]) for task, arch in ALL_PAIRS] + [
+    (DEFAULT_TASK[arch], arch, variant) for arch in architectures.ARCHITECTURES for variant in VARIANTS[1:]
+]
 
 
 def _ids(case):

@@ -4,7 +4,11 @@ import pytest
 from explorer.config import TaskConfig
 from explorer.tasks import TASKS, make_batch, parse_sequence, shift_right
 
-TOKEN_TASKS = [name for name, task in TASKS.items() if task.values == "tokens"]
+TOKEN_TASKS = [
+    name
+    for name, task in TASKS.items()
+    if task.values == "tokens" and task.ideal_alignment(TaskConfig(name=name, **task.defaults)) is not None
+]
 # Several non-default parameter sets per task; each is adapted to what the task allows.
 PARAMETER_SETS = [
     {"input_length": 4, "output_length": 4, "cardinality": 3},
@@ -17,6 +21,8 @@ PARAMETER_SETS = [
 def _configs(name):
     for params in PARAMETER_SETS:
         params = dict(params)
+        if name == "largest":
+            params["output_length"] = 1
         if name in ("echo", "series"):
             params["output_length"] = params["input_length"]
         if name == "series" and params["input_length"] < 2:
@@ -54,6 +60,12 @@ def test_ideal_alignment_matches_the_task_definition(name):
         batch = make_batch(config, 50)
         alignment = task.ideal_alignment(config)
         assert alignment.shape == (task.target_length(config),)
+        if name == "count-up":  # each output is determined by the last input symbol alone
+            for step, source in enumerate(alignment):
+                assert source == config.input_length - 1
+                expected = (batch.encoder_inputs[:, source] - 1 + step + 1) % config.cardinality + 1
+                np.testing.assert_array_equal(batch.targets[:, step], expected)
+            continue
         for step, source in enumerate(alignment):
             expected = batch.encoder_inputs[:, source] if source >= 0 else 0
             np.testing.assert_array_equal(batch.targets[:, step], expected)
@@ -78,6 +90,20 @@ def test_series_modes(mode):
         # the prediction target is the input shifted one step ahead
         np.testing.assert_allclose(ahead[:, :-1, 0], batch.encoder_inputs[:, 1:, 0])
     assert set(batch.properties) >= {"shape", "frequency", "slope"}
+
+
+def test_largest_and_count_up_on_a_known_sequence():
+    sequence = np.array([[3, 19, 4, 20]])
+    largest = TaskConfig(name="largest", input_length=4, output_length=1, cardinality=20)
+    assert TASKS["largest"].targets_for(largest, sequence).tolist() == [[20]]
+    count = TaskConfig(name="count-up", input_length=4, output_length=3, cardinality=20)
+    assert TASKS["count-up"].targets_for(count, sequence).tolist() == [[1, 2, 3]]
+
+
+def test_every_problem_kind_has_a_task():
+    from explorer.tasks import PROBLEM_KINDS
+
+    assert {task.kind for task in TASKS.values()} == set(PROBLEM_KINDS)
 
 
 def test_parse_sequence_accepts_commas_and_spaces():

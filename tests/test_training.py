@@ -62,6 +62,13 @@ def test_exploding_simple_rnn_diverges_and_clipping_contains_it():
     assert tame.status != "diverged"
 
 
+@pytest.mark.parametrize("mode", ["reconstruct", "predict", "composite"])
+def test_every_autoencoder_mode_trains(mode):
+    result = train(tiny_config("series", "lstm-autoencoder", series_mode=mode, epochs=2, units=16))
+    assert result.status == "completed" and result.history[-1]["loss"] < result.history[0]["loss"]
+    assert 0 <= result.metrics["token_accuracy"] <= 1 and result.metrics["mse"] < 0.2
+
+
 def test_cancel_stops_after_the_current_epoch():
     result = train(tiny_config("reverse", "teacher-forcing", epochs=5), should_stop=lambda: True)
     assert result.status == "cancelled" and len(result.history) == 1

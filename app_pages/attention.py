@@ -1,0 +1,144 @@
+"""Attention: where each output step looks in the input, against where it should look."""
+
+import streamlit as st
+
+from explorer.analysis import accuracy_by_length, alignment_score, length_choices
+from explorer.decoding import greedy_decode
+from explorer.jobs import DONE
+from explorer.presets import default_config
+from explorer.streamlit_adapter import (
+    chart_with_downloads,
+    code_expander,
+    current_config,
+    get_manager,
+    require_model,
+    sequence_input,
+    step_cursor,
+    use_config,
+)
+from explorer.tasks import get_task
+from explorer.viz import (
+    accuracy_by_length_chart,
+    attention_bars_chart,
+    attention_frame,
+    attention_heatmap_chart,
+    length_frame,
+)
+
+st.title("Attention")
+st.write(
+    "Without attention the decoder sees the input only through the encoder's final state, one fixed-size "
+    "vector. With attention, every output step scores every encoder step, turns the scores into weights that "
+    "sum to 1 (a softmax), and reads the weighted mix of encoder outputs. Bahdanau scores with a small tanh "
+    "network (additive); Luong with a dot product, a learned bilinear form (general) or Keras' concat score."
+)
+config = current_config()
+if config.model.arch not in ("bahdanau", "luong"):
+    st.info(
+        f"The picked architecture, **{config.model.arch}**, has no attention, so there is nothing to show "
+        "here. Switch to an attention model on the same task:"
+    )
+    columns = st.columns(2)
+    for column, arch in zip(columns, ("bahdanau", "luong"), strict=True):
+        try:
+            target = default_config(config.task.name, arch)
+        except ValueError:
+            continue
+        column.button(f"Use {arch}", key=f"use_{arch}", on_click=use_config, args=(target,))
+    st.stop()
+
+SCORES = {
+    "additive (Bahdanau)": ("bahdanau", "dot"),
+    "dot (Luong)": ("luong", "dot"),
+    "general (Luong)": ("luong", "general"),
+    "concat (Luong)": ("luong", "concat"),
+}
+current = next(
+    (
+        label
+        for label, (arch, score) in SCORES.items()
+        if arch == config.model.arch and (arch == "bahdanau" or score == config.model.score)
+    ),
+    None,
+)
+label = st.radio(
+    "Score function",
+    list(SCORES),
+    index=list(SCORES).index(current) if current else 0,
+    horizontal=True,
+    key="attention_score",
+)
+if label != current:
+    arch, score = SCORES[label]
+    st.button(
+        f"Switch the model to {label}",
+        on_click=use_config,
+        args=(
+            default_config(
+                config.task.name,
+                arch,
+                score=score,
+                input_length=config.task.input_length,
+                output_length=config.task.output_length,
+                cardinality=config.task.cardinality,
+            ),
+        ),
+        key="switch_score",
+    )
+
+bundle = require_model(config)
+task = get_task(config.task.name)
+source = sequence_input(config)
+trace = greedy_decode(bundle, source[None])
+weights = trace.attention[0]
+ideal = task.ideal_alignment(config.task)
+step = step_cursor(weights.shape[0])
+frame = attention_frame(weights, source, trace.tokens[0], ideal)
+chart_with_downloads(attention_heatmap_chart(frame, step), frame, f"attention-{config.key()}", key="heatmap")
+score = alignment_score(weights, ideal)
+if score is not None:
+    st.caption(
+        f"Orange circles: the task's ideal alignment. Alignment score (mean weight on the ideal input "
+        f"step): **{score:.2f}** (1.00 would be perfect)."
+    )
+else:
+    st.caption("This task has no single input step per output step, so there is no ideal alignment to score.")
+st.write(
+    f"Output step {step} wrote **{trace.tokens[0][step - 1]}** "
+    f"(probability {trace.confidence[0][step - 1]:.2f}); its weights over the input:"
+)
+chart_with_downloads(
+    attention_bars_chart(frame, step), frame[frame.output_step == step], f"attention-step-{step}", key="bars"
+)
+
+st.subheader("With and without attention as the input grows")
+manager = get_manager()
+runs = {
+    "teacher-forcing (no attention)": default_config(config.task.name, "teacher-forcing"),
+    f"{config.model.arch} (attention)": default_config(config.task.name, config.model.arch, score=config.model.score),
+}
+jobs = {name: manager.get(run) or manager.request(run, train_if_missing=False) for name, run in runs.items()}
+ready = {name: job.bundle for name, job in jobs.items() if job.state == DONE}
+if len(ready) < len(runs):
+    st.caption("Both models are needed; train the missing one on the Train & Compare page.")
+else:
+
+    @st.cache_data(show_spinner="Decoding fresh examples at each length…", max_entries=32)
+    def _by_length(keys: str, _bundles: dict, lengths: tuple[int, ...]) -> list[dict]:
+        return [
+            {"run": name, **row} for name, model in _bundles.items() for row in accuracy_by_length(model, list(lengths))
+        ]
+
+    lengths = tuple(length_choices(runs[next(iter(runs))]))
+    rows = _by_length("|".join(r.key() for r in runs.values()), ready, lengths)
+    lengths_frame = length_frame(rows)
+    chart_with_downloads(
+        accuracy_by_length_chart(lengths_frame), lengths_frame, f"attention-length-{config.task.name}", key="lengths"
+    )
+code_expander("""
+from explorer.decoding import greedy_decode
+trace = greedy_decode(bundle, inputs)          # batched, compiled, free-running
+trace.attention                                # (batch, output steps, input steps); rows sum to 1
+from explorer.analysis import alignment_score
+alignment_score(trace.attention[0], task.ideal_alignment(config.task))
+""")

@@ -1,0 +1,124 @@
+"""Unrolled graph: the picked model folded, unrolled over the real lengths, forward and backward."""
+
+import pandas as pd
+import streamlit as st
+
+from explorer.analysis import step_gradients
+from explorer.decoding import greedy_decode
+from explorer.graphs import activation_memory, folded_dot, training_vs_inference_dot, unrolled_dot
+from explorer.streamlit_adapter import (
+    code_expander,
+    current_config,
+    dot_with_download,
+    require_model,
+    sequence_input,
+    step_cursor,
+)
+from explorer.tasks import get_task
+
+st.title("Unrolled graph")
+st.write(
+    "A recurrent layer is one cell applied again and again: drawn folded it has a loop, drawn unrolled it is a "
+    "chain with one copy of the cell per time step, each passing its state to the next. Training "
+    "backpropagates through that chain, which is why long sequences are hard to learn and costly to train."
+)
+config = current_config()
+bundle = require_model(config)
+task = get_task(config.task.name)
+source = sequence_input(config)
+inputs = source[None] if task.values == "tokens" else source[None, :, None]
+trace = greedy_decode(bundle, inputs) if task.values == "tokens" else None
+if trace is not None:
+    outputs = trace.tokens[0]
+    attention = trace.attention[0] if trace.attention is not None else None
+else:
+    prediction = bundle.training_model.predict_on_batch(inputs)
+    outputs = (prediction[0] if isinstance(prediction, list) else prediction)[0, :, 0]
+    attention = None
+step = step_cursor(len(outputs))
+
+st.subheader("Folded")
+dot_with_download(folded_dot(config), f"folded-{config.model.arch}", key="folded")
+
+st.subheader("Unrolled over your input")
+mode = "inference"
+if bundle.pattern == "recursive":
+    mode = st.radio(
+        "Decoder reads",
+        ["inference", "training"],
+        horizontal=True,
+        key="graph_mode",
+        format_func=lambda m: {
+            "inference": "its own predictions (inference)",
+            "training": "the true previous symbol (teacher forcing, training)",
+        }[m],
+    )
+shown = task.targets_for(config.task, source[None])[0] if mode == "training" else outputs
+dot_with_download(
+    unrolled_dot(config, list(source), list(shown), mode=mode, attention=attention, highlight_step=step - 1),
+    f"unrolled-{config.key()}",
+    key="unrolled",
+)
+if attention is not None:
+    st.caption(
+        "Green edges: attention from each input step into each output step, thicker for larger weights "
+        "(weights under 0.05 are left out). The cursor's output step is red."
+    )
+if bundle.pattern == "direct":
+    st.caption(
+        "The direct pattern: RepeatVector hands the same encoding to every decoder step, and the decoder "
+        "never sees what it already wrote."
+    )
+
+if bundle.pattern == "recursive":
+    st.subheader("Three models, one set of weights")
+    dot_with_download(training_vs_inference_dot(config), f"models-{config.model.arch}", key="models")
+
+st.subheader("Backward: gradient reaching each step")
+targets = task.targets_for(config.task, source[None]) if task.values == "tokens" else source[None, :, None]
+gradients = step_gradients(bundle, inputs, [targets, targets] if len(bundle.extras.get("heads", [])) > 1 else targets)
+dot_with_download(
+    unrolled_dot(config, list(source), list(shown), gradients=gradients, mode=mode),
+    f"backward-{config.key()}",
+    key="backward",
+)
+st.caption(
+    "Each input edge carries |∂L/∂x_t|, the size of the loss gradient that reaches input step t through "
+    "the chain; steps far from the loss usually receive less."
+)
+
+st.subheader("Activation memory grows with the number of steps")
+rows = []
+for factor in (1, 2, 4, 8):
+    longer = config.task.input_length * factor
+    try:
+        from explorer.analysis import with_input_length
+
+        memory = activation_memory(with_input_length(config, longer))
+    except ValueError:
+        continue
+    rows.append(
+        {
+            "input length": longer,
+            "steps unrolled": memory["steps"],
+            "activations per batch (MB)": round(memory["bytes"] / 1e6, 2),
+        }
+    )
+st.dataframe(pd.DataFrame(rows), hide_index=True)
+st.caption(
+    f"Backpropagation through time keeps every step's activations for a batch of {config.train.batch_size} "
+    "until the backward pass: twice the steps, twice the memory."
+)
+code_expander(f"""
+from explorer.presets import default_config
+from explorer.cache import ModelStore
+from explorer.decoding import greedy_decode
+from explorer.graphs import unrolled_dot
+from explorer.analysis import step_gradients
+
+config = default_config("{config.task.name}", "{config.model.arch}")
+bundle = ModelStore().lookup(config).bundle
+trace = greedy_decode(bundle, inputs)              # inputs: (1, {config.task.input_length}) tokens
+dot = unrolled_dot(config, source, trace.tokens[0], attention=trace.attention and trace.attention[0])
+gradients = step_gradients(bundle, inputs, targets) # |dL/dx_t| per step
+""")

@@ -1,0 +1,114 @@
+"""Measurements the pages show that need a trained model: generalisation to other lengths and comparisons."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from explorer import architectures
+from explorer.architectures import ModelBundle
+from explorer.config import RunConfig
+from explorer.tasks import get_task, shift_right
+from explorer.training import evaluate
+
+# The tutorials' published accuracies for configurations the app can rebuild, keyed by (task, arch).
+PUBLISHED = {
+    ("reverse", "teacher-forcing"): 1.0,
+    ("echo", "stacked-lstm"): 1.0,
+    ("echo-partial", "repeat-vector"): 1.0,
+    ("copy-first-k", "repeat-vector"): 0.231,
+    ("copy-first-k", "bahdanau"): 0.957,
+}
+
+
+def with_input_length(config: RunConfig, length: int) -> RunConfig:
+    """The same model on inputs of another length (output length follows where the task ties the two)."""
+    task = config.task
+    output = length if get_task(task.name).name in ("echo", "series") else min(task.output_length, length)
+    if task.name == "largest":
+        output = 1
+    return dataclasses.replace(config, task=dataclasses.replace(task, input_length=length, output_length=output))
+
+
+def rebuild_for_length(bundle: ModelBundle, length: int) -> ModelBundle:
+    """A bundle for another input length sharing the trained weights (none of our weights depend on length)."""
+    config = with_input_length(bundle.config, length)
+    other = architectures.build(config)
+    other.training_model.set_weights(bundle.training_model.get_weights())
+    return other
+
+
+def accuracy_by_length(bundle: ModelBundle, lengths: list[int], examples: int = 300) -> list[dict]:
+    """Exact-sequence accuracy for each input length; lengths the task cannot take are skipped."""
+    rows = []
+    for length in lengths:
+        try:
+            other = bundle if length == bundle.config.task.input_length else rebuild_for_length(bundle, length)
+        except ValueError:
+            continue
+        accuracy = evaluate(other, examples, seed=77 + length)["sequence_accuracy"]
+        rows.append(
+            {"input_length": length, "sequence_accuracy": accuracy, "trained_length": bundle.config.task.input_length}
+        )
+    return rows
+
+
+def length_choices(config: RunConfig, count: int = 6) -> list[int]:
+    """Input lengths around the trained one, up to twice as long, that the task accepts."""
+    trained = config.task.input_length
+    low = max(1, config.task.output_length if config.task.name not in ("echo", "series", "largest") else 2)
+    candidates = sorted({max(low, trained - 2), trained, trained + 2, trained + 4, int(trained * 1.5), trained * 2})
+    return [c for c in candidates if c >= low][:count]
+
+
+def step_gradients(bundle: ModelBundle, encoder_inputs, targets, decoder_inputs=None) -> dict[str, np.ndarray]:
+    """How strongly the loss reaches back to each time step: |dL/dx_t| for every input step (and decoder step).
+
+    Backpropagation through time multiplies one Jacobian per step; the norms show the gradient shrinking (or
+    growing) with distance from the loss. Token inputs are differentiated at their one-hot encoding.
+    Returns {"encoder": (input_length,), "decoder": (target_length,) for teacher-forced decoders}.
+    """
+    import keras
+
+    from explorer.backend import input_gradients
+
+    model = bundle.training_model
+    task = get_task(bundle.config.task.name)
+    encoder_inputs = np.asarray(encoder_inputs)
+    if task.values == "tokens":
+        vocab = bundle.config.task.vocab_size
+        encoder_hot = np.eye(vocab, dtype=np.float32)[encoder_inputs]
+        feeds = [model.get_layer("encoder_one_hot").output]
+        values = [encoder_hot]
+        if bundle.uses_decoder_inputs:
+            decoder_inputs = shift_right(np.asarray(targets)) if decoder_inputs is None else decoder_inputs
+            feeds.append(model.get_layer("decoder_one_hot").output)
+            values.append(np.eye(vocab, dtype=np.float32)[np.asarray(decoder_inputs)])
+        loss = keras.losses.SparseCategoricalCrossentropy()
+    else:
+        feeds, values = [model.inputs[0]], [encoder_inputs.astype(np.float32)]
+        loss = keras.losses.MeanSquaredError()
+    # Token models are cut after their one-hot layers, so the gradient has something continuous to reach.
+    differentiable = model if task.values == "real" else keras.Model(feeds, model.output)
+    heads = bundle.extras.get("heads", [])
+    target_list = targets if len(heads) > 1 else np.asarray(targets)
+    gradients = input_gradients(differentiable, loss, values, target_list)
+    result = {
+        "encoder": np.linalg.norm(gradients[0].reshape(len(encoder_inputs), encoder_inputs.shape[1], -1), axis=-1).mean(
+            axis=0
+        )
+    }
+    if len(gradients) > 1:
+        result["decoder"] = np.linalg.norm(gradients[1], axis=-1).mean(axis=0)
+    return result
+
+
+def alignment_score(attention: np.ndarray, ideal: np.ndarray | None) -> float | None:
+    """Mean attention weight on the input step each output step should read (1.0 = perfectly aligned)."""
+    if ideal is None:
+        return None
+    steps = [t for t, source in enumerate(ideal) if source >= 0 and t < attention.shape[0]]
+    if not steps:
+        return None
+    return float(np.mean([attention[t, ideal[t]] for t in steps]))

@@ -1,0 +1,120 @@
+"""Where trained models live: the shipped `pretrained/` folder first, then the user's cache directory.
+
+A file that is truncated, garbage, from another format version or whose sidecar does not hash to its name is
+never served: it is skipped with a logged warning, and in the cache directory it is deleted so the model is
+rebuilt. A cache directory that cannot be written (read-only, full disk) is reported, not raised: the trained
+model is still served from memory.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from explorer.architectures import ModelBundle
+from explorer.config import RunConfig
+from explorer.storage import CorruptModelError, load_bundle, paths_for, read_sidecar, save_bundle
+
+log = logging.getLogger(__name__)
+
+PRETRAINED_DIR = Path(__file__).resolve().parents[1] / "pretrained"
+CACHE_ENV = "SEQ2SEQ_CACHE_DIR"
+
+
+def default_cache_dir() -> Path:
+    """`$SEQ2SEQ_CACHE_DIR`, else the platform's per-user cache folder."""
+    if os.environ.get(CACHE_ENV):
+        return Path(os.environ[CACHE_ENV]).expanduser()
+    if sys.platform == "darwin":
+        return Path.home() / "Library" / "Caches" / "seq2seq-explorer"
+    if sys.platform == "win32":
+        return Path(os.environ.get("LOCALAPPDATA", Path.home())) / "seq2seq-explorer" / "cache"
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "seq2seq-explorer"
+
+
+@dataclass
+class Found:
+    bundle: ModelBundle
+    sidecar: dict[str, Any]
+    source: str  # "pretrained" or "cache"
+    path: Path
+
+
+class ModelStore:
+    def __init__(self, pretrained_dir: Path | str | None = None, cache_dir: Path | str | None = None) -> None:
+        self.pretrained_dir = Path(pretrained_dir) if pretrained_dir is not None else PRETRAINED_DIR
+        self.cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+
+    def locations(self) -> list[tuple[str, Path]]:
+        return [("pretrained", self.pretrained_dir), ("cache", self.cache_dir)]
+
+    def lookup(self, config: RunConfig) -> Found | None:
+        key = config.key()
+        for source, directory in self.locations():
+            try:
+                bundle, sidecar = load_bundle(directory, key)
+            except FileNotFoundError:
+                continue
+            except CorruptModelError as error:
+                log.warning("skipping a stored model that cannot be served: %s", error)
+                if source == "cache":
+                    self.discard(key)
+                continue
+            return Found(bundle, sidecar, source, directory)
+        return None
+
+    def save(self, bundle: ModelBundle, metadata: dict[str, Any]) -> str | None:
+        """Save into the cache directory. Returns None, or why it could not be saved (the model stays usable)."""
+        try:
+            save_bundle(bundle, self.cache_dir, metadata)
+        except OSError as error:
+            log.warning("could not save model %s to %s: %s", bundle.config.key(), self.cache_dir, error)
+            return f"could not save to {self.cache_dir}: {error.strerror or error}"
+        return None
+
+    def discard(self, key: str) -> None:
+        for path in paths_for(self.cache_dir, key):
+            try:
+                path.unlink(missing_ok=True)
+            except OSError as error:
+                log.warning("could not delete %s: %s", path, error)
+
+    def entries(self) -> list[dict[str, Any]]:
+        """Every stored model's sidecar summary, readable or not, in both locations."""
+        rows = []
+        for source, directory in self.locations():
+            if not directory.is_dir():
+                continue
+            for sidecar_path in sorted(directory.glob("*.json")):
+                row: dict[str, Any] = {"source": source, "key": sidecar_path.stem, "path": str(sidecar_path)}
+                try:
+                    sidecar = read_sidecar(sidecar_path)
+                    config = RunConfig.from_dict(sidecar["config"])
+                    row.update(
+                        task=config.task.name,
+                        arch=config.model.arch,
+                        sequence_accuracy=sidecar.get("metrics", {}).get("sequence_accuracy"),
+                        bytes=(directory / f"{sidecar_path.stem}.keras").stat().st_size,
+                        ok=True,
+                    )
+                except (CorruptModelError, KeyError, ValueError, OSError) as error:
+                    row.update(ok=False, error=str(error))
+                rows.append(row)
+        return rows
+
+    def clear(self) -> int:
+        """Delete every file in the cache directory (never the shipped pretrained models). Returns the count."""
+        removed = 0
+        if self.cache_dir.is_dir():
+            for path in (
+                list(self.cache_dir.glob("*.keras"))
+                + list(self.cache_dir.glob("*.json"))
+                + list(self.cache_dir.glob(".tmp-*"))
+            ):
+                path.unlink(missing_ok=True)
+                removed += 1
+        return removed

@@ -1,0 +1,276 @@
+"""A process-wide job manager: one training job per config key, however many users ask at once.
+
+`JobManager.request(config)` returns the `Job` for that config's key, creating it only if no live job exists:
+thirty students pressing "train" on the same configuration share one job. A job first looks the model up
+(`pretrained/`, then the cache directory); only on a miss is it queued for training. At most `max_running`
+jobs train at once (default 1, suited to a 2-core machine; `SEQ2SEQ_MAX_JOBS` overrides it); the rest wait in
+FIFO order and can see their position. Jobs report progress, can be cancelled, and keep a readable reason when
+they fail, after which a new request retries. A job exposes its model only once training has finished, so
+nobody is ever served half-updated weights.
+
+This module knows nothing about Streamlit; the app keeps one manager in `st.cache_resource`. To scale beyond
+one machine, this small interface (request / get / cancel / snapshot) is what a real job queue would replace.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from explorer.architectures import ModelBundle
+from explorer.backend import backend_name, device_name
+from explorer.cache import ModelStore
+from explorer.config import RunConfig
+from explorer.training import Progress, TrainResult, train
+
+log = logging.getLogger(__name__)
+
+MAX_JOBS_ENV = "SEQ2SEQ_MAX_JOBS"
+LOADING, QUEUED, RUNNING, DONE, FAILED, CANCELLED = "loading", "queued", "running", "done", "failed", "cancelled"
+LIVE_STATES = (LOADING, QUEUED, RUNNING, DONE)
+
+
+def default_max_running() -> int:
+    try:
+        return max(1, int(os.environ.get(MAX_JOBS_ENV, "1")))
+    except ValueError:
+        return 1
+
+
+@dataclass
+class Job:
+    config: RunConfig
+    key: str
+    state: str = LOADING
+    source: str = ""  # "pretrained", "cache" or "trained"
+    progress: Progress | None = None
+    history: list[dict[str, Any]] = field(default_factory=list)
+    reason: str = ""  # why it failed, was cancelled, diverged, or could not be saved
+    save_error: str | None = None
+    bundle: ModelBundle | None = None
+    sidecar: dict[str, Any] = field(default_factory=dict)
+    created: float = field(default_factory=time.time)
+    finished: float | None = None
+    cancel_requested: bool = False
+    _done: threading.Event = field(default_factory=threading.Event, repr=False)
+
+    @property
+    def finished_ok(self) -> bool:
+        return self.state == DONE
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the job is done, failed or cancelled. Returns False on timeout."""
+        return self._done.wait(timeout)
+
+    @property
+    def metrics(self) -> dict[str, Any]:
+        return self.sidecar.get("metrics", {})
+
+
+class JobManager:
+    def __init__(
+        self,
+        store: ModelStore | None = None,
+        max_running: int | None = None,
+        trainer: Callable[..., TrainResult] = train,
+        keep_models: int = 48,
+    ) -> None:
+        self.store = store or ModelStore()
+        self.max_running = max_running or default_max_running()
+        self.trainer = trainer
+        self.keep_models = keep_models
+        self._jobs: dict[str, Job] = {}
+        self._queue: collections.deque[Job] = collections.deque()
+        self._lock = threading.Lock()
+        self._wakeup = threading.Condition(self._lock)
+        self._workers = [
+            threading.Thread(target=self._work, name=f"trainer-{i}", daemon=True) for i in range(self.max_running)
+        ]
+        for worker in self._workers:
+            worker.start()
+
+    # -- asking -------------------------------------------------------------------------------------------------
+    def request(self, config: RunConfig, train_if_missing: bool = True) -> Job:
+        """The live job for `config`, made on first request. Looks the model up before training it."""
+        key = config.key()
+        with self._lock:
+            job = self._jobs.get(key)
+            if job is not None and job.state in LIVE_STATES:
+                return job
+            job = Job(config=config, key=key)
+            self._jobs[key] = job
+        # Only the thread that created the job loads from disk; everyone else holds the same Job and waits.
+        try:
+            found = self.store.lookup(config)
+        except Exception as error:  # a broken store must not stop a model from being trained
+            log.warning("model lookup failed for %s: %s", key, error)
+            found = None
+        with self._lock:
+            if found is not None:
+                job.bundle, job.sidecar, job.source = found.bundle, found.sidecar, found.source
+                job.history = list(found.sidecar.get("history", []))
+                self._finish(job, DONE)
+            elif train_if_missing:
+                job.state = QUEUED
+                self._queue.append(job)
+                self._wakeup.notify()
+            else:
+                job.reason = "not trained yet"
+                self._finish(job, CANCELLED)
+        return job
+
+    def get(self, config: RunConfig) -> Job | None:
+        with self._lock:
+            return self._jobs.get(config.key())
+
+    def position(self, job: Job) -> int:
+        """1-based place in the queue; 0 when not queued."""
+        with self._lock:
+            try:
+                return self._queue.index(job) + 1
+            except ValueError:
+                return 0
+
+    def cancel(self, config: RunConfig) -> bool:
+        with self._lock:
+            job = self._jobs.get(config.key())
+            if job is None or job.state not in (QUEUED, RUNNING):
+                return False
+            if job.state == QUEUED:
+                self._queue.remove(job)
+                job.reason = "cancelled while waiting in the queue"
+                self._finish(job, CANCELLED)
+            else:
+                job.cancel_requested = True
+            return True
+
+    def snapshot(self) -> list[dict[str, Any]]:
+        """A summary of every job, for a status panel."""
+        with self._lock:
+            queue = list(self._queue)
+            return [
+                {
+                    "key": job.key,
+                    "task": job.config.task.name,
+                    "arch": job.config.model.arch,
+                    "state": job.state,
+                    "source": job.source,
+                    "position": queue.index(job) + 1 if job in queue else 0,
+                    "reason": job.reason,
+                }
+                for job in self._jobs.values()
+            ]
+
+    # -- working ------------------------------------------------------------------------------------------------
+    def _finish(self, job: Job, state: str) -> None:
+        """Caller holds the lock."""
+        job.state = state
+        job.finished = time.time()
+        job._done.set()
+        self._evict()
+
+    def _evict(self) -> None:
+        """Keep at most `keep_models` finished models in memory, dropping the oldest first. Caller holds the lock."""
+        finished = sorted((j for j in self._jobs.values() if j.state == DONE), key=lambda j: j.finished or 0)
+        for job in finished[: max(0, len(finished) - self.keep_models)]:
+            del self._jobs[job.key]
+
+    def _work(self) -> None:
+        while True:
+            with self._lock:
+                while not self._queue:
+                    self._wakeup.wait()
+                job = self._queue.popleft()
+                job.state = RUNNING
+            self._run(job)
+
+    def _run(self, job: Job) -> None:
+        def on_progress(report: Progress) -> None:
+            job.progress = report
+            if report.sequence_accuracy is not None and report.epoch > len(job.history):
+                job.history.append(
+                    {
+                        "epoch": report.epoch,
+                        "loss": report.loss,
+                        "sequence_accuracy": report.sequence_accuracy,
+                        "token_accuracy": report.token_accuracy,
+                        "seconds": report.elapsed,
+                    }
+                )
+
+        try:
+            result = self.trainer(job.config, progress=on_progress, should_stop=lambda: job.cancel_requested)
+        except MemoryError:
+            self._fail(job, "out of memory: try fewer units, a smaller batch or shorter sequences")
+            return
+        except ValueError as error:
+            self._fail(job, f"bad configuration: {error}")
+            return
+        except Exception as error:  # the job must end with a reason, whatever broke
+            name = type(error).__name__
+            if "ResourceExhausted" in name or "out of memory" in str(error).lower():
+                self._fail(job, "out of memory: try fewer units, a smaller batch or shorter sequences")
+            else:
+                log.exception("training job %s failed", job.key)
+                self._fail(job, f"training failed: {name}: {str(error)[:300]}")
+            return
+
+        metadata = {
+            "history": result.history,
+            "metrics": result.metrics,
+            "gradient_norms": result.gradient_norms,
+            "train_seconds": result.train_seconds,
+            "samples_seen": result.samples_seen,
+            "status": result.status,
+            "reason": result.reason,
+            **environment(),
+        }
+        if result.status == "cancelled":
+            with self._lock:
+                job.reason = result.reason
+                job.history = result.history
+                self._finish(job, CANCELLED)
+            return
+        if result.status == "diverged":
+            with self._lock:
+                job.reason = result.reason
+                job.history = result.history
+                job.sidecar = metadata
+                self._finish(job, FAILED)
+            return
+        save_error = self.store.save(result.bundle, metadata)
+        with self._lock:
+            job.history = result.history
+            job.sidecar = {**metadata, "key": job.key, "config": job.config.to_dict()}
+            job.save_error = save_error
+            job.source = "trained"
+            job.bundle = result.bundle  # published last: readers see either no model or the finished one
+            self._finish(job, DONE)
+
+    def _fail(self, job: Job, reason: str) -> None:
+        with self._lock:
+            job.reason = reason
+            self._finish(job, FAILED)
+
+
+def environment() -> dict[str, Any]:
+    """What a sidecar records about where a model was trained."""
+    import platform
+
+    import keras
+    import numpy
+
+    versions = {"keras": keras.__version__, "numpy": numpy.__version__, "python": platform.python_version()}
+    try:
+        import tensorflow
+
+        versions["tensorflow"] = tensorflow.__version__
+    except ImportError:
+        pass
+    return {"backend": backend_name(), "device": device_name(), "versions": versions}

@@ -1,0 +1,433 @@
+"""The one module of `explorer/` that imports Streamlit: shared state, the sidebar picker, and output helpers.
+
+Pages stay thin by calling these: `current_config()` for what the user picked, `model_job()` for the model
+(pretrained, cached or training), `chart_with_downloads()` for a figure with its PNG/SVG/CSV downloads.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from typing import Any
+
+import altair as alt
+import pandas as pd
+import streamlit as st
+
+from explorer.architectures import ARCHITECTURES
+from explorer.config import CELL_TYPES, SERIES_MODES, RunConfig
+from explorer.jobs import DONE, FAILED, JobManager
+from explorer.presets import DEFAULT_ARCH, default_config
+from explorer.tasks import TASKS
+
+# URL parameter -> (config field, parser). Short names keep shared links readable.
+URL_FIELDS: dict[str, tuple[str, type]] = {
+    "in": ("input_length", int),
+    "out": ("output_length", int),
+    "card": ("cardinality", int),
+    "cell": ("cell", str),
+    "units": ("units", int),
+    "score": ("score", str),
+    "mode": ("series_mode", str),
+    "ep": ("epochs", int),
+    "lr": ("learning_rate", float),
+    "bs": ("batch_size", int),
+    "tf": ("teacher_forcing", str),
+}
+SCHEDULE_CHOICES = ("none", "linear", "inverse-sigmoid", "exponential")
+UNIT_CHOICES = (4, 8, 16, 32, 64, 128, 256)
+RATE_CHOICES = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1)
+BATCH_CHOICES = (8, 16, 32, 64, 128, 256, 512)
+
+
+def _options(choices: tuple, current) -> list:
+    """A slider's stops, plus the current value when it came from a preset or a link and is not among them."""
+    return sorted({*choices, current})
+LUONG_SCORES = ("dot", "general", "concat")
+
+
+@st.cache_resource(show_spinner=False)
+def get_manager() -> JobManager:
+    """One job manager per server process, shared by every browser session."""
+    return JobManager()
+
+
+def compatible_archs(task: str) -> list[str]:
+    names = []
+    for arch in ARCHITECTURES:
+        try:
+            default_config(task, arch)
+        except ValueError:
+            continue
+        names.append(arch)
+    return names
+
+
+def _from_url() -> tuple[dict[str, Any], list[str]]:
+    """Read the picker's state from the URL. Returns (values, problems); bad values are dropped, not fatal."""
+    params = st.query_params
+    values: dict[str, Any] = {}
+    problems: list[str] = []
+    task = params.get("task")
+    if task is not None:
+        if task in TASKS:
+            values["task"] = task
+        else:
+            problems.append(f"unknown task {task[:30]!r} in the link")
+    arch = params.get("arch")
+    if arch is not None:
+        if arch in ARCHITECTURES:
+            values["arch"] = arch
+        else:
+            problems.append(f"unknown architecture {arch[:30]!r} in the link")
+    for short, (name, kind) in URL_FIELDS.items():
+        text = params.get(short)
+        if text is None:
+            continue
+        try:
+            values[name] = kind(text)
+        except ValueError:
+            problems.append(f"{short}={text[:20]!r} in the link is not a valid {name}")
+    return values, problems
+
+
+def _to_url(config: RunConfig) -> None:
+    wanted = {"task": config.task.name, "arch": config.model.arch}
+    for short, (name, _) in URL_FIELDS.items():
+        section = next(s for s in (config.task, config.model, config.train) if hasattr(s, name))
+        wanted[short] = str(getattr(section, name))
+    for key, value in wanted.items():
+        if st.query_params.get(key) != value:
+            st.query_params[key] = value
+
+
+def picker() -> RunConfig:
+    """The sidebar picker shared by every page. Its state lives in the URL, so a link reproduces the view."""
+    state = st.session_state
+    if "picker_ready" not in state:
+        values, problems = _from_url()
+        state["picker_problems"] = problems
+        task = values.pop("task", "reverse")
+        arch = values.pop("arch", DEFAULT_ARCH[task])
+        try:
+            config = default_config(task, arch, **values)
+        except ValueError as error:
+            state["picker_problems"].append(f"the link's settings were not valid ({error}); showing defaults")
+            config = default_config(task, arch if arch in compatible_archs(task) else None)
+        _load_widgets(config)
+        state["picker_ready"] = True
+
+    _ensure_keys()
+    sidebar = st.sidebar
+    sidebar.header("Model")
+    task = sidebar.selectbox(
+        "Task", list(TASKS), key="pick_task", on_change=_task_changed, format_func=lambda n: f"{n} · {TASKS[n].kind}"
+    )
+    archs = compatible_archs(task)
+    if state.get("pick_arch") not in archs:
+        state["pick_arch"] = DEFAULT_ARCH.get(task, archs[0])
+    arch = sidebar.selectbox("Architecture", archs, key="pick_arch", on_change=_arch_changed)
+    with sidebar.expander("Parameters", expanded=False):
+        task_info = TASKS[task]
+        st.number_input("Input length", 1, 60, key="pick_input_length")
+        if task not in ("echo", "series"):
+            st.number_input("Output length (k)", 1, 60, key="pick_output_length")
+        if task_info.values == "tokens":
+            st.number_input("Cardinality (symbols 1..n)", 2, 500, key="pick_cardinality")
+        else:
+            st.selectbox("Series mode", SERIES_MODES, key="pick_series_mode")
+        st.selectbox("Cell", CELL_TYPES, key="pick_cell")
+        st.select_slider("Units", _options(UNIT_CHOICES, state["pick_units"]), key="pick_units")
+        if arch == "luong":
+            st.selectbox("Score function", LUONG_SCORES, key="pick_score")
+    with sidebar.expander("Training", expanded=False):
+        st.number_input("Epochs (at most)", 1, 200, key="pick_epochs")
+        st.select_slider("Learning rate", _options(RATE_CHOICES, state["pick_lr"]), key="pick_lr")
+        st.select_slider("Batch size", _options(BATCH_CHOICES, state["pick_batch"]), key="pick_batch")
+        if ARCHITECTURES[arch].pattern == "recursive":
+            st.selectbox(
+                "Scheduled sampling",
+                SCHEDULE_CHOICES,
+                key="pick_schedule",
+                help="How the chance of feeding the true previous token falls over the epochs.",
+            )
+    config, problem = _config_from_widgets(task, arch)
+    for message in state.get("picker_problems", []):
+        sidebar.warning(message)
+    if problem:
+        sidebar.error(problem)
+    _to_url(config)
+    state["config"] = config
+    return config
+
+
+def _load_widgets(config: RunConfig) -> None:
+    state = st.session_state
+    state["pick_task"] = config.task.name
+    state["pick_arch"] = config.model.arch
+    state["pick_input_length"] = config.task.input_length
+    state["pick_output_length"] = config.task.output_length
+    state["pick_cardinality"] = config.task.cardinality
+    state["pick_series_mode"] = config.task.series_mode
+    state["pick_cell"] = config.model.cell
+    state["pick_units"] = config.model.units
+    state["pick_score"] = config.model.score if config.model.score in LUONG_SCORES else "general"
+    state["pick_epochs"] = config.train.epochs
+    state["pick_lr"] = config.train.learning_rate
+    state["pick_batch"] = config.train.batch_size
+    state["pick_schedule"] = config.train.teacher_forcing
+
+
+def _ensure_keys() -> None:
+    """Streamlit forgets the value of a widget that was not drawn in the last run; refill from defaults."""
+    state = st.session_state
+    wanted = (
+        "pick_task",
+        "pick_arch",
+        "pick_input_length",
+        "pick_output_length",
+        "pick_cardinality",
+        "pick_series_mode",
+        "pick_cell",
+        "pick_units",
+        "pick_score",
+        "pick_epochs",
+        "pick_lr",
+        "pick_batch",
+        "pick_schedule",
+    )
+    if all(key in state for key in wanted):
+        return
+    saved = {key: state[key] for key in wanted if key in state}
+    task = saved.get("pick_task", "reverse")
+    arch = saved.get("pick_arch")
+    _load_widgets(default_config(task, arch if arch in compatible_archs(task) else None))
+    for key, value in saved.items():
+        state[key] = value
+
+
+def _task_changed() -> None:
+    """A new task starts from its own defaults (and its default architecture when the old one does not fit)."""
+    task = st.session_state["pick_task"]
+    arch = st.session_state.get("pick_arch")
+    _load_widgets(default_config(task, arch if arch in compatible_archs(task) else None))
+
+
+def _arch_changed() -> None:
+    state = st.session_state
+    try:
+        config = default_config(state["pick_task"], state["pick_arch"], **_widget_values(state["pick_task"]))
+    except ValueError:
+        config = default_config(state["pick_task"], state["pick_arch"])
+    _load_widgets(config)
+
+
+def _widget_values(task: str) -> dict[str, Any]:
+    state = st.session_state
+    values: dict[str, Any] = {"input_length": int(state["pick_input_length"])}
+    if task in ("echo", "series"):
+        values["output_length"] = values["input_length"]
+    else:
+        values["output_length"] = int(state["pick_output_length"])
+    if TASKS[task].values == "tokens":
+        values["cardinality"] = int(state["pick_cardinality"])
+    else:
+        values["series_mode"] = state["pick_series_mode"]
+    return values
+
+
+def _config_from_widgets(task: str, arch: str) -> tuple[RunConfig, str | None]:
+    state = st.session_state
+    values = _widget_values(task)
+    values.update(
+        cell=state["pick_cell"],
+        units=int(state["pick_units"]),
+        epochs=int(state["pick_epochs"]),
+        learning_rate=float(state["pick_lr"]),
+        batch_size=int(state["pick_batch"]),
+    )
+    if ARCHITECTURES[arch].pattern == "recursive":
+        values["teacher_forcing"] = state["pick_schedule"]
+    if arch == "luong":
+        values["score"] = state["pick_score"]
+    try:
+        return default_config(task, arch, **values), None
+    except ValueError as error:
+        return default_config(task, arch), f"{error}. Showing the default {task} model instead."
+
+
+def use_config(config: RunConfig) -> None:
+    """Make `config` the picked one (e.g. from a link on the landing page); call from a button's on_click."""
+    _load_widgets(config)
+
+
+def current_config() -> RunConfig:
+    return st.session_state.get("config") or default_config()
+
+
+# -- models ---------------------------------------------------------------------------------------------------
+
+
+def model_job(config: RunConfig | None = None, train: bool = False):
+    """The job for a config: found (pretrained/cache) jobs come back done; `train=True` queues training."""
+    config = config or current_config()
+    manager = get_manager()
+    job = manager.get(config)
+    if job is not None and (job.state != "cancelled" or not train) and not (job.state == FAILED and train):
+        return job
+    return manager.request(config, train_if_missing=train)
+
+
+def describe_source(job) -> str:
+    if job.state != DONE:
+        return "not trained yet"
+    where = {"pretrained": "shipped pretrained model", "cache": "model cache", "trained": "trained in this session"}
+    sidecar = job.sidecar
+    device = sidecar.get("device", "cpu")
+    backend = sidecar.get("backend", "tensorflow")
+    return f"{where.get(job.source, job.source)} · trained on {device} with {backend}"
+
+
+def require_model(config: RunConfig | None = None):
+    """Return the finished bundle for the picked config, or explain how to get one and stop the page."""
+    job = model_job(config)
+    if job.state == DONE:
+        st.caption(f"Model: {describe_source(job)}")
+        return job.bundle
+    st.info(
+        "This configuration has no trained model yet. Train it on the **Train & Compare** page (it takes seconds "
+        "for the default sizes), or pick a default configuration, which ships pretrained."
+    )
+    st.page_link("app_pages/train.py", label="Go to Train & Compare", icon="🏋️")
+    st.stop()
+
+
+# -- output ---------------------------------------------------------------------------------------------------
+
+
+def chart_with_downloads(chart: alt.TopLevelMixin, data: pd.DataFrame, name: str, key: str | None = None):
+    """Show an Altair chart with PNG, SVG and CSV downloads of it (vl-convert renders without a browser)."""
+    st.altair_chart(chart, width="stretch")
+    key = key or name
+    columns = st.columns(3)
+    spec = chart.to_json()
+    columns[0].download_button(
+        "PNG",
+        data=lambda: _render(spec, "png"),
+        file_name=f"{name}.png",
+        mime="image/png",
+        key=f"{key}_png",
+        on_click="ignore",
+    )
+    columns[1].download_button(
+        "SVG",
+        data=lambda: _render(spec, "svg"),
+        file_name=f"{name}.svg",
+        mime="image/svg+xml",
+        key=f"{key}_svg",
+        on_click="ignore",
+    )
+    columns[2].download_button(
+        "CSV",
+        data=data.to_csv(index=False).encode("utf-8"),
+        file_name=f"{name}.csv",
+        mime="text/csv",
+        key=f"{key}_csv",
+        on_click="ignore",
+    )
+
+
+def _render(spec: str, kind: str) -> bytes:
+    import vl_convert
+
+    if kind == "png":
+        return vl_convert.vegalite_to_png(json.loads(spec), scale=2)
+    return vl_convert.vegalite_to_svg(json.loads(spec)).encode("utf-8")
+
+
+def dot_with_download(dot: str, name: str, key: str | None = None) -> None:
+    st.graphviz_chart(dot, width="stretch")
+    st.download_button(
+        "DOT source",
+        data=dot.encode("utf-8"),
+        file_name=f"{name}.dot",
+        mime="text/vnd.graphviz",
+        key=f"{key or name}_dot",
+        on_click="ignore",
+    )
+
+
+def csv_bytes(frame: pd.DataFrame) -> bytes:
+    buffer = io.StringIO()
+    frame.to_csv(buffer, index=False)
+    return buffer.getvalue().encode("utf-8")
+
+
+# -- the typed input and the shared time-step cursor ---------------------------------------------------------
+
+
+def _sample_text(config: RunConfig) -> str:
+    from explorer.tasks import make_batch
+
+    sample = make_batch(config.task, 1, seed=2024).encoder_inputs[0]
+    if sample.ndim == 2:  # series: (time, 1)
+        return ", ".join(f"{v:.2f}" for v in sample[:, 0])
+    return ", ".join(str(int(v)) for v in sample)
+
+
+def sequence_input(config: RunConfig | None = None):
+    """The sequence the student typed, validated against the task; shared by every page and kept in the URL.
+
+    Returns the parsed 1-D array. On bad input it shows what is wrong and falls back to the last valid sequence
+    (or a sample), so nothing the student typed is lost and no figure breaks.
+    """
+    from explorer.tasks import parse_sequence
+
+    config = config or current_config()
+    state = st.session_state
+    signature = json.dumps([config.task.name, config.task.input_length, config.task.cardinality])
+    if state.get("sequence_for") != signature:
+        url_text = st.query_params.get("seq") if "sequence_for" not in state else None
+        state["sequence_text"] = url_text or _sample_text(config)
+        state["sequence_for"] = signature
+        state.pop("sequence_valid", None)
+    text = st.text_input(
+        "Input sequence",
+        key="sequence_text",
+        help=f"{config.task.input_length} values separated by commas or spaces"
+        + (f", each from 1 to {config.task.cardinality}" if TASKS[config.task.name].values == "tokens" else ""),
+    )
+    try:
+        sequence = parse_sequence(text, config.task)
+    except ValueError as error:
+        fallback = state.get("sequence_valid") or _sample_text(config)
+        st.error(f"That input cannot be used: {error}. Showing {fallback} instead.")
+        sequence = parse_sequence(fallback, config.task)
+    else:
+        state["sequence_valid"] = text
+        if st.query_params.get("seq") != text.strip():
+            st.query_params["seq"] = text.strip()
+    return sequence
+
+
+def step_cursor(length: int, label: str = "Output step") -> int:
+    """The shared time-step cursor (1-based), kept across pages and in the URL as `step`."""
+    state = st.session_state
+    if "cursor" not in state:
+        try:
+            state["cursor"] = int(st.query_params.get("step", 1))
+        except ValueError:
+            state["cursor"] = 1
+    state["cursor"] = min(max(1, int(state["cursor"])), max(1, length))
+    if length <= 1:
+        st.caption(f"{label}: 1 (the only one)")
+        return 1
+    step = st.slider(f"{label} (highlighted on the graph, the states and the attention)", 1, length, key="cursor")
+    if st.query_params.get("step") != str(step):
+        st.query_params["step"] = str(step)
+    return step
+
+
+def code_expander(code: str) -> None:
+    with st.expander("The Keras code behind this figure"):
+        st.code(code.strip(), language="python")

@@ -1,0 +1,299 @@
+"""Figures as pure functions: tidy DataFrames in, Altair charts or Graphviz DOT text out.
+
+Nothing here trains a model or calls Streamlit; each `*_frame` function turns arrays or histories into a tidy
+DataFrame (also offered as the figure's CSV) and each `*_chart` turns that frame into a chart.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import altair as alt
+import numpy as np
+import pandas as pd
+
+ACCURACY_AXIS = alt.Axis(format="%")
+
+
+def history_frame(histories: Mapping[str, Iterable[Mapping[str, Any]]]) -> pd.DataFrame:
+    """Long frame of per-epoch metrics: one row per (run, epoch, metric)."""
+    rows = []
+    for run, history in histories.items():
+        for entry in history:
+            for metric in ("loss", "sequence_accuracy", "token_accuracy"):
+                value = entry.get(metric)
+                if value is not None and np.isfinite(value):
+                    rows.append({"run": run, "epoch": int(entry["epoch"]), "metric": metric, "value": float(value)})
+    return pd.DataFrame(rows, columns=["run", "epoch", "metric", "value"])
+
+
+def training_curves_chart(frame: pd.DataFrame, title: str = "Training") -> alt.VConcatChart:
+    """Loss (log scale) above exact-sequence accuracy, one line per run."""
+    base = alt.Chart(frame).encode(
+        x=alt.X("epoch:Q", axis=alt.Axis(tickMinStep=1), title="epoch"),
+        color=alt.Color("run:N", title="run"),
+        tooltip=["run", "epoch", "metric", alt.Tooltip("value:Q", format=".4f")],
+    )
+    loss = (
+        base.transform_filter(alt.datum.metric == "loss")
+        .mark_line(point=True)
+        .encode(y=alt.Y("value:Q", scale=alt.Scale(type="log"), title="training loss"))
+        .properties(height=180, title=title)
+    )
+    accuracy = (
+        base.transform_filter(alt.datum.metric == "sequence_accuracy")
+        .mark_line(point=True)
+        .encode(
+            y=alt.Y(
+                "value:Q",
+                scale=alt.Scale(domain=[0, 1]),
+                axis=ACCURACY_AXIS,
+                title="exact-sequence accuracy (free-running)",
+            )
+        )
+        .properties(height=180)
+    )
+    return alt.vconcat(loss, accuracy).resolve_scale(color="shared")
+
+
+def comparison_frame(results: Mapping[str, float], published: Mapping[str, float | None]) -> pd.DataFrame:
+    rows = []
+    for run, accuracy in results.items():
+        rows.append({"run": run, "source": "ours", "accuracy": accuracy})
+        if published.get(run) is not None:
+            rows.append({"run": run, "source": "published", "accuracy": published[run]})
+    return pd.DataFrame(rows, columns=["run", "source", "accuracy"])
+
+
+def comparison_chart(frame: pd.DataFrame) -> alt.Chart:
+    """Grouped bars: our exact-sequence accuracy beside the tutorial's published one, per run."""
+    return (
+        alt.Chart(frame)
+        .mark_bar()
+        .encode(
+            y=alt.Y("run:N", title=None),
+            x=alt.X("accuracy:Q", scale=alt.Scale(domain=[0, 1]), axis=ACCURACY_AXIS, title="exact-sequence accuracy"),
+            yOffset="source:N",
+            color=alt.Color("source:N", scale=alt.Scale(domain=["ours", "published"], range=["#1f77b4", "#bbbbbb"])),
+            tooltip=["run", "source", alt.Tooltip("accuracy:Q", format=".1%")],
+        )
+        .properties(height=alt.Step(18))
+    )
+
+
+def length_frame(rows: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
+    return pd.DataFrame(list(rows), columns=["run", "input_length", "sequence_accuracy", "trained_length"])
+
+
+def accuracy_by_length_chart(frame: pd.DataFrame) -> alt.LayerChart:
+    """Accuracy against input length, with a rule where the model was trained."""
+    lines = (
+        alt.Chart(frame)
+        .mark_line(point=True)
+        .encode(
+            x=alt.X("input_length:Q", title="input length", axis=alt.Axis(tickMinStep=1)),
+            y=alt.Y(
+                "sequence_accuracy:Q",
+                scale=alt.Scale(domain=[0, 1]),
+                axis=ACCURACY_AXIS,
+                title="exact-sequence accuracy",
+            ),
+            color=alt.Color("run:N"),
+            tooltip=["run", "input_length", alt.Tooltip("sequence_accuracy:Q", format=".1%")],
+        )
+    )
+    trained = alt.Chart(frame).mark_rule(strokeDash=[4, 4], color="gray").encode(x="trained_length:Q")
+    return (lines + trained).properties(height=260)
+
+
+def matrix_frame(
+    matrix: np.ndarray, row_name: str, column_name: str, value_name: str = "value", row_labels=None, column_labels=None
+) -> pd.DataFrame:
+    """(rows, columns) array -> tidy frame with 1-based positions and optional labels."""
+    matrix = np.asarray(matrix)
+    rows, columns = np.meshgrid(np.arange(matrix.shape[0]), np.arange(matrix.shape[1]), indexing="ij")
+    frame = pd.DataFrame(
+        {row_name: rows.ravel() + 1, column_name: columns.ravel() + 1, value_name: matrix.ravel().astype(float)}
+    )
+    if row_labels is not None:
+        frame[f"{row_name}_label"] = [str(row_labels[r]) for r in rows.ravel()]
+    if column_labels is not None:
+        frame[f"{column_name}_label"] = [str(column_labels[c]) for c in columns.ravel()]
+    return frame
+
+
+def states_frame(trace, which: str = "hidden") -> pd.DataFrame:
+    """One layer's (time, units) states for the first example -> tidy frame (step, unit, value)."""
+    values = trace.hidden if which == "hidden" else trace.cell_state
+    return matrix_frame(values[0], "step", "unit", "value")
+
+
+def state_heatmap_chart(
+    frame: pd.DataFrame, title: str, highlight_step: int | None = None, domain: tuple[float, float] = (-1.0, 1.0)
+) -> alt.LayerChart:
+    """Units down, time across; a red frame marks the cursor's step."""
+    heat = (
+        alt.Chart(frame)
+        .mark_rect()
+        .encode(
+            x=alt.X("step:O", title="time step"),
+            y=alt.Y("unit:O", title="unit", axis=alt.Axis(labelOverlap=True)),
+            color=alt.Color(
+                "value:Q", scale=alt.Scale(scheme="redblue", domain=list(domain), reverse=True), title="value"
+            ),
+            tooltip=["step", "unit", alt.Tooltip("value:Q", format=".3f")],
+        )
+        .properties(title=title, height=min(360, 8 * int(frame["unit"].max()) + 40))
+    )
+    return heat + _cursor_rule(frame, highlight_step, "step")
+
+
+def _cursor_rule(frame: pd.DataFrame, step: int | None, field: str):
+    cursor = pd.DataFrame({field: [step if step is not None else -1]})
+    return (
+        alt.Chart(cursor)
+        .mark_rect(filled=False, stroke="#d62728", strokeWidth=3)
+        .encode(x=alt.X(f"{field}:O"), opacity=alt.value(1.0 if step is not None else 0.0))
+    )
+
+
+def gates_frame(trace) -> pd.DataFrame:
+    """All gates of one layer for the first example -> (gate, step, unit, value)."""
+    frames = []
+    for gate, values in trace.gates.items():
+        frame = matrix_frame(values[0], "step", "unit", "value")
+        frame.insert(0, "gate", gate)
+        frames.append(frame)
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["gate", "step", "unit", "value"])
+
+
+def gates_chart(frame: pd.DataFrame, highlight_step: int | None = None) -> alt.FacetChart:
+    """One small heatmap per gate; sigmoid gates read 0 (closed) to 1 (open), the candidate -1 to 1."""
+    return (
+        alt.Chart(frame)
+        .mark_rect()
+        .encode(
+            x=alt.X("step:O", title="time step"),
+            y=alt.Y("unit:O", title="unit", axis=alt.Axis(labels=False, ticks=False)),
+            color=alt.Color("value:Q", scale=alt.Scale(scheme="viridis", domain=[-1, 1]), title="activation"),
+            stroke=alt.condition(alt.datum.step == (highlight_step or -1), alt.value("#d62728"), alt.value(None)),
+            tooltip=["gate", "step", "unit", alt.Tooltip("value:Q", format=".3f")],
+        )
+        .properties(width=160, height=160)
+        .facet(facet=alt.Facet("gate:N", title=None), columns=4)
+    )
+
+
+def unit_lines_chart(frame: pd.DataFrame, units: list[int], highlight_step: int | None = None) -> alt.LayerChart:
+    """Selected units' values over time, as lines."""
+    chosen = frame[frame["unit"].isin(units)]
+    lines = (
+        alt.Chart(chosen)
+        .mark_line(point=True)
+        .encode(
+            x=alt.X("step:Q", axis=alt.Axis(tickMinStep=1), title="time step"),
+            y=alt.Y("value:Q"),
+            color=alt.Color("unit:N"),
+            tooltip=["unit", "step", alt.Tooltip("value:Q", format=".3f")],
+        )
+    )
+    rule = (
+        alt.Chart(pd.DataFrame({"step": [highlight_step or 0]}))
+        .mark_rule(color="#d62728")
+        .encode(x="step:Q", opacity=alt.value(1.0 if highlight_step else 0.0))
+    )
+    return (lines + rule).properties(height=240)
+
+
+def attention_frame(weights: np.ndarray, source, outputs, ideal: np.ndarray | None = None) -> pd.DataFrame:
+    """(target_length, input_length) weights -> (output_step, input_step, weight, labels, ideal flag)."""
+    frame = matrix_frame(
+        weights, "output_step", "input_step", "weight", row_labels=list(outputs), column_labels=list(source)
+    )
+    if ideal is not None:
+        frame["ideal"] = [bool(ideal[o - 1] == i - 1) for o, i in zip(frame.output_step, frame.input_step, strict=True)]
+    else:
+        frame["ideal"] = False
+    return frame
+
+
+def attention_heatmap_chart(frame: pd.DataFrame, highlight_step: int | None = None) -> alt.LayerChart:
+    """Output steps down, input steps across; circles mark the task's ideal alignment, red the cursor's row."""
+    heat = (
+        alt.Chart(frame)
+        .mark_rect()
+        .encode(
+            x=alt.X("input_step:O", title="input step (what the encoder read)"),
+            y=alt.Y("output_step:O", title="output step"),
+            color=alt.Color("weight:Q", scale=alt.Scale(scheme="greens", domain=[0, 1]), title="attention"),
+            tooltip=[
+                "output_step",
+                "input_step",
+                "input_step_label",
+                "output_step_label",
+                alt.Tooltip("weight:Q", format=".3f"),
+            ],
+        )
+    )
+    text = (
+        alt.Chart(frame)
+        .mark_text(fontSize=11)
+        .encode(
+            x="input_step:O",
+            y="output_step:O",
+            text=alt.Text("weight:Q", format=".2f"),
+            color=alt.condition(alt.datum.weight > 0.5, alt.value("white"), alt.value("black")),
+        )
+    )
+    ideal = (
+        alt.Chart(frame[frame["ideal"]])
+        .mark_point(shape="circle", size=500, color="#ff7f0e", strokeWidth=2)
+        .encode(x="input_step:O", y="output_step:O")
+    )
+    row = pd.DataFrame({"output_step": [highlight_step if highlight_step else -1]})
+    cursor = (
+        alt.Chart(row)
+        .mark_rule(color="#d62728", strokeWidth=2)
+        .encode(y="output_step:O", opacity=alt.value(1.0 if highlight_step else 0.0))
+    )
+    return (heat + text + ideal + cursor).properties(height=40 * int(frame["output_step"].max()) + 40)
+
+
+def attention_bars_chart(frame: pd.DataFrame, output_step: int) -> alt.Chart:
+    """The weights one output step puts on each input step."""
+    row = frame[frame["output_step"] == output_step]
+    return (
+        alt.Chart(row)
+        .mark_bar()
+        .encode(
+            x=alt.X("input_step:O", title="input step"),
+            y=alt.Y("weight:Q", scale=alt.Scale(domain=[0, 1]), title=f"attention of output step {output_step}"),
+            color=alt.condition(alt.datum.ideal, alt.value("#ff7f0e"), alt.value("#2ca02c")),
+            tooltip=["input_step", "input_step_label", alt.Tooltip("weight:Q", format=".3f")],
+        )
+        .properties(height=220)
+    )
+
+
+def gradient_steps_frame(gradients: dict[str, np.ndarray]) -> pd.DataFrame:
+    rows = [
+        {"part": part, "step": step + 1, "gradient": float(value)}
+        for part, values in gradients.items()
+        for step, value in enumerate(values)
+    ]
+    return pd.DataFrame(rows, columns=["part", "step", "gradient"])
+
+
+def gradient_steps_chart(frame: pd.DataFrame) -> alt.Chart:
+    return (
+        alt.Chart(frame)
+        .mark_bar()
+        .encode(
+            x=alt.X("step:O", title="time step"),
+            y=alt.Y("gradient:Q", title="|∂L/∂x_t|"),
+            column=alt.Column("part:N", title=None),
+            tooltip=["part", "step", alt.Tooltip("gradient:Q", format=".2e")],
+        )
+        .properties(width=260, height=200)
+    )

@@ -1,0 +1,225 @@
+"""Real-browser end-to-end fixtures: `streamlit run app.py` on a free loopback port, driven by Debian's Chromium.
+
+Playwright's own browser download is not used (it cannot be fetched here); the tests drive `/usr/bin/chromium`
+(Debian's `chromium` package, which `scripts/test.sh` installs when it is missing). Without it, or without the
+`playwright` package, every test in this folder is skipped with the reason, never errored.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = Path("/usr/bin/chromium")
+SCREENSHOTS = ROOT / "docs" / "screenshots"
+
+SERVER_START_TIMEOUT_S = 90
+PAGE_TIMEOUT_MS = 60_000
+CHROMIUM_ARGS = [
+    "--no-sandbox",  # needed when the tests run as root (as they do in CI here)
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+# "The script has finished running": Streamlit mirrors its script-run state on the app root as
+# data-test-script-state ("initial" before the first run, then "running" / "rerunRequested" / "notRunning" ...)
+# and shows the animated `stStatusWidgetRunningIcon` ("Running...") inside `stStatusWidget` while a run is going.
+# The status widget on its own is not a usable signal: it also holds the "Source file changed" prompt.
+APP = '[data-testid="stApp"]'
+APP_CONNECTED = '[data-testid="stApp"][data-test-connection-state="CONNECTED"]'
+APP_IDLE = '[data-testid="stApp"][data-test-script-state="notRunning"]'
+RUNNING_ICON = '[data-testid="stStatusWidget"] [data-testid="stStatusWidgetRunningIcon"]'
+EXCEPTION = '[data-testid="stException"]'
+
+
+def pytest_collection_modifyitems(config, items):
+    """Every test under tests/browser gets the `browser` marker (`pytest -m "not browser"` leaves them out)."""
+    here = Path(__file__).resolve().parent
+    for item in items:
+        if here in Path(str(item.fspath)).resolve().parents:
+            item.add_marker(pytest.mark.browser)
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _health(url: str) -> str | None:
+    try:
+        with urllib.request.urlopen(f"{url}/_stcore/health", timeout=5) as response:
+            return response.read().decode("utf-8", "replace").strip()
+    except (urllib.error.URLError, OSError):
+        return None
+
+
+def _stop(process: subprocess.Popen) -> None:
+    """Terminate the server's whole process group (SIGTERM, then SIGKILL after 15 s)."""
+    if process.poll() is not None:
+        return
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=15)
+
+
+def _require_browser() -> None:
+    """Skip (never error) when Debian's Chromium or the playwright package is missing."""
+    if not CHROMIUM.exists():
+        pytest.skip(f"{CHROMIUM} is missing: install Debian's chromium (apt-get install chromium) to run browser tests")
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        pytest.skip("playwright is not installed: pip install -r requirements-dev.txt to run browser tests")
+
+
+@pytest.fixture(scope="session")
+def app_server(tmp_path_factory):
+    """`streamlit run app.py` from the repository root on a free loopback port; yields its base URL."""
+    _require_browser()  # no server start when the browser tests would skip anyway
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    cache_dir = tmp_path_factory.mktemp("seq2seq-cache")
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "SEQ2SEQ_CACHE_DIR": str(cache_dir), "PYTHONUNBUFFERED": "1"}
+    command = [
+        sys.executable, "-m", "streamlit", "run", "app.py",
+        "--server.headless", "true", "--client.toolbarMode", "minimal",
+        "--server.port", str(port),
+        "--server.address", "127.0.0.1",
+        "--browser.gatherUsageStats", "false",
+        # Other work may edit the tree while the tests run: no watcher, so no "Source file changed" prompts.
+        "--server.fileWatcherType", "none",
+    ]  # fmt: skip
+    with tempfile.TemporaryFile(mode="w+b") as log:
+        process = subprocess.Popen(
+            command,
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,  # its own process group, so the teardown can end all of it
+        )
+
+        def output() -> str:
+            log.seek(0)
+            return log.read().decode("utf-8", "replace")
+
+        try:
+            deadline = time.monotonic() + SERVER_START_TIMEOUT_S
+            while _health(url) != "ok":
+                if process.poll() is not None:
+                    pytest.fail(f"streamlit exited with code {process.returncode} before it was healthy:\n{output()}")
+                if time.monotonic() > deadline:
+                    pytest.fail(f"streamlit was not healthy at {url} after {SERVER_START_TIMEOUT_S} s:\n{output()}")
+                time.sleep(0.25)
+            yield url
+        finally:
+            _stop(process)
+
+
+@pytest.fixture(scope="session")
+def _browser():
+    _require_browser()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@pytest.fixture
+def browser_page(_browser):
+    """A fresh page (its own context) in headless Chromium, 1400x900, with 60 s timeouts."""
+    context = _browser.new_context(viewport={"width": 1400, "height": 900})
+    context.set_default_timeout(PAGE_TIMEOUT_MS)
+    context.set_default_navigation_timeout(PAGE_TIMEOUT_MS)
+    context.add_init_script(_COUNT_RUNS_JS)
+    page = context.new_page()
+    try:
+        yield page
+    finally:
+        context.close()
+
+
+# Counts the changes of the app root's script-run state, so that `rerun_and_wait` can tell that a rerun began.
+_COUNT_RUNS_JS = """
+window.__stRunStateChanges = 0;
+new MutationObserver((records) => { window.__stRunStateChanges += records.length; })
+  .observe(document, {subtree: true, attributes: true, attributeFilter: ["data-test-script-state"]});
+"""
+
+
+def wait_for_app(page, timeout_ms: int = PAGE_TIMEOUT_MS, settle_ms: int = 150) -> None:
+    """Wait until Streamlit is connected and has finished running the script (no "Running..." indicator).
+
+    Call it after `page.goto(...)`; after an interaction that reruns the script, prefer `rerun_and_wait`.
+    Signal used: the app root's `data-test-script-state="notRunning"` (it reads "initial" before the first run,
+    so a fresh page cannot pass early) and no `stStatusWidgetRunningIcon` left in the status widget.
+    """
+    page.wait_for_selector(APP, state="attached", timeout=timeout_ms)
+    page.wait_for_selector(APP_CONNECTED, state="attached", timeout=timeout_ms)
+    # A rerun that was just triggered may not have reached the browser yet: give it a moment to start.
+    if settle_ms:
+        page.wait_for_timeout(settle_ms)
+    page.wait_for_selector(APP_IDLE, state="attached", timeout=timeout_ms)
+    page.wait_for_selector(RUNNING_ICON, state="detached", timeout=timeout_ms)
+
+
+def rerun_and_wait(page, action, start_timeout_ms: int = 10_000, timeout_ms: int = PAGE_TIMEOUT_MS) -> None:
+    """Do `action()` (a click, a fill ...) that makes Streamlit rerun the script, then wait until that rerun is over.
+
+    Safer than `action(); wait_for_app(page)`: right after a click the app still reads "notRunning" for a few
+    hundred milliseconds, until the server's "running" message arrives. If no state change shows up within
+    `start_timeout_ms` (a rerun too short to be seen), it goes on and waits for the app to be idle.
+    """
+    before = page.evaluate("window.__stRunStateChanges || 0")
+    action()
+    try:
+        page.wait_for_function(f"(window.__stRunStateChanges || 0) > {before}", timeout=start_timeout_ms)
+    except Exception as error:  # playwright's TimeoutError
+        if "Timeout" not in type(error).__name__:
+            raise
+    wait_for_app(page, timeout_ms=timeout_ms, settle_ms=0)
+
+
+def assert_no_exception(page) -> None:
+    """Fail, with their text, if the page shows any Streamlit exception box."""
+    boxes = page.locator(EXCEPTION)
+    count = boxes.count()
+    texts = [boxes.nth(i).inner_text() for i in range(count)]
+    assert count == 0, f"{count} exception box(es) on the page:\n" + "\n---\n".join(texts)
+
+
+def save_screenshot(page, name: str, full_page: bool = True) -> Path:
+    """Save a PNG of the page as docs/screenshots/NAME.png and return its path."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    path = SCREENSHOTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=full_page)
+    return path

@@ -1,0 +1,230 @@
+"""The job manager and the model store under concurrency, corruption and faults."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import tiny_config
+
+from explorer.cache import ModelStore
+from explorer.jobs import CANCELLED, DONE, FAILED, JobManager
+from explorer.storage import CorruptModelError, load_bundle, paths_for, save_bundle
+from explorer.training import train
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+class CountingTrainer:
+    """The real trainer, counting calls; `gate` lets a test hold jobs inside training."""
+
+    def __init__(self, gate: threading.Event | None = None):
+        self.calls: list[str] = []
+        self.running = 0
+        self.max_running = 0
+        self.gate = gate
+        self.lock = threading.Lock()
+
+    def __call__(self, config, progress=None, should_stop=None):
+        with self.lock:
+            self.calls.append(config.key())
+            self.running += 1
+            self.max_running = max(self.max_running, self.running)
+        try:
+            if self.gate is not None:
+                while not self.gate.wait(0.01):
+                    if should_stop and should_stop():
+                        break
+            return train(config, progress=progress, should_stop=should_stop)
+        finally:
+            with self.lock:
+                self.running -= 1
+
+
+@pytest.fixture
+def store(tmp_path):
+    return ModelStore(pretrained_dir=tmp_path / "pretrained", cache_dir=tmp_path / "cache")
+
+
+def test_thirty_users_asking_at_once_share_one_training_run(store):
+    trainer = CountingTrainer()
+    manager = JobManager(store, max_running=2, trainer=trainer)
+    config = tiny_config("reverse", "teacher-forcing", epochs=1)
+    jobs, barrier = [], threading.Barrier(30)
+
+    def ask():
+        barrier.wait()
+        job = manager.request(config)
+        job.wait(120)
+        jobs.append(job)
+
+    threads = [threading.Thread(target=ask) for _ in range(30)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(150)
+    assert len(jobs) == 30 and len({id(j) for j in jobs}) == 1
+    assert trainer.calls == [config.key()]
+    assert all(job.state == DONE and job.bundle is not None for job in jobs)
+    # The trained model was saved: a fresh manager loads it instead of training again.
+    again = JobManager(store, trainer=trainer).request(config)
+    assert again.wait(30) and again.source == "cache" and len(trainer.calls) == 1
+
+
+def test_ten_configs_with_a_bound_of_one_run_one_at_a_time_in_fifo_order(store):
+    gate = threading.Event()
+    trainer = CountingTrainer(gate)
+    manager = JobManager(store, max_running=1, trainer=trainer)
+    configs = [
+        tiny_config("reverse", "teacher-forcing", epochs=1, samples_per_epoch=128, units=4 + i) for i in range(10)
+    ]
+    jobs = [manager.request(config) for config in configs]
+    deadline = time.time() + 10
+    while jobs[0].state != "running" and time.time() < deadline:
+        time.sleep(0.01)
+    assert jobs[0].state == "running"
+    assert [manager.position(job) for job in jobs] == [0, *range(1, 10)]
+    gate.set()
+    for job in jobs:
+        assert job.wait(120)
+    assert all(job.state == DONE for job in jobs)
+    assert trainer.max_running == 1
+    assert trainer.calls == [config.key() for config in configs]
+
+
+def test_cancel_a_queued_and_a_running_job_then_retry(store):
+    gate = threading.Event()
+    trainer = CountingTrainer(gate)
+    manager = JobManager(store, max_running=1, trainer=trainer)
+    first = tiny_config("reverse", "teacher-forcing", epochs=3)
+    second = tiny_config("reverse", "teacher-forcing", epochs=3, units=5)
+    running, queued = manager.request(first), manager.request(second)
+    while running.state != "running":
+        time.sleep(0.01)
+    assert manager.cancel(second) and queued.state == CANCELLED and manager.position(queued) == 0
+    assert manager.cancel(first)
+    gate.set()
+    assert running.wait(60) and running.state == CANCELLED and "cancel" in running.reason
+    retry = manager.request(first)
+    assert retry is not running and retry.wait(120) and retry.state == DONE
+
+
+def test_a_failed_job_keeps_its_reason_and_can_be_retried(store):
+    attempts = []
+
+    def flaky(config, progress=None, should_stop=None):
+        attempts.append(1)
+        if len(attempts) == 1:
+            raise MemoryError
+        return train(config, progress=progress, should_stop=should_stop)
+
+    manager = JobManager(store, trainer=flaky)
+    config = tiny_config("reverse", "teacher-forcing", epochs=1)
+    job = manager.request(config)
+    assert job.wait(60) and job.state == FAILED and "out of memory" in job.reason
+    assert manager.request(config) is not job
+    assert manager.get(config).wait(60) and manager.get(config).state == DONE
+
+
+def test_progress_is_reported_while_training(store):
+    manager = JobManager(store)
+    job = manager.request(tiny_config("reverse", "teacher-forcing", epochs=2, samples_per_epoch=1280))
+    assert job.wait(60) and job.state == DONE
+    assert [h["epoch"] for h in job.history] == [1, 2]
+    assert job.progress is not None and job.progress.fraction == 1.0
+
+
+def test_an_unwritable_cache_still_serves_the_model_and_says_so(tmp_path):
+    blocked = tmp_path / "blocked"
+    blocked.write_text("a file where the cache directory should be")
+    manager = JobManager(ModelStore(tmp_path / "none", blocked))
+    job = manager.request(tiny_config("reverse", "teacher-forcing", epochs=1))
+    assert job.wait(60) and job.state == DONE and job.bundle is not None
+    assert job.save_error and "could not save" in job.save_error
+
+
+def _saved(store, **overrides):
+    config = tiny_config("reverse", "teacher-forcing", epochs=1, **overrides)
+    result = train(config)
+    save_bundle(result.bundle, store.cache_dir, {"metrics": result.metrics})
+    return config
+
+
+@pytest.mark.parametrize("damage", ["truncate", "garbage", "empty", "sidecar-garbage", "format", "wrong-key"])
+def test_corrupt_cache_files_are_skipped_and_rebuilt(store, damage):
+    config = _saved(store)
+    weights, sidecar = paths_for(store.cache_dir, config.key())
+    if damage == "truncate":
+        weights.write_bytes(weights.read_bytes()[:1000])
+    elif damage == "garbage":
+        weights.write_bytes(os.urandom(5000))
+    elif damage == "empty":
+        weights.write_bytes(b"")
+    elif damage == "sidecar-garbage":
+        sidecar.write_text("{not json")
+    else:
+        data = json.loads(sidecar.read_text())
+        if damage == "format":
+            data["format"] = 999
+        else:
+            data["config"]["model"]["units"] = 9  # the config no longer hashes to the file's key
+        sidecar.write_text(json.dumps(data))
+    with pytest.raises(CorruptModelError):
+        load_bundle(store.cache_dir, config.key())
+    assert store.lookup(config) is None
+    assert not weights.exists()  # discarded, so it will be rebuilt
+    trainer = CountingTrainer()
+    job = JobManager(store, trainer=trainer).request(config)
+    assert job.wait(60) and job.state == DONE and job.source == "trained" and len(trainer.calls) == 1
+    assert load_bundle(store.cache_dir, config.key())[0] is not None
+
+
+def test_pretrained_is_preferred_over_cache(store):
+    config = _saved(store)
+    result = train(config)
+    save_bundle(result.bundle, store.pretrained_dir, {"metrics": result.metrics})
+    found = store.lookup(config)
+    assert found.source == "pretrained"
+
+
+WRITER = """
+import sys, time
+sys.path.insert(0, {root!r})
+from conftest import tiny_config
+from explorer import architectures
+from explorer.storage import save_bundle
+bundle = architectures.build(tiny_config("reverse", "teacher-forcing", units=256, layers=2))
+print("ready", flush=True)
+while True:
+    save_bundle(bundle, {directory!r}, {{"metrics": {{}}}})
+"""
+
+
+def test_a_writer_killed_mid_write_leaves_nothing_a_reader_accepts(tmp_path):
+    """Kill a process that keeps saving at many moments; every time, the reader gets a valid model or nothing."""
+    directory = tmp_path / "models"
+    script = WRITER.format(root=str(ROOT / "tests"), directory=str(directory))
+    env = {**os.environ, "PYTHONPATH": f"{ROOT}:{ROOT / 'tests'}", "TF_CPP_MIN_LOG_LEVEL": "3"}
+    key = tiny_config("reverse", "teacher-forcing", units=256, layers=2).key()
+    accepted = rejected = 0
+    for delay in np.linspace(0.0, 0.6, 6):
+        for path in directory.glob("*"):
+            path.unlink()
+        writer = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, env=env)
+        assert writer.stdout.readline().strip() == b"ready"
+        time.sleep(delay)
+        writer.send_signal(signal.SIGKILL)
+        writer.wait()
+        try:
+            load_bundle(directory, key)
+            accepted += 1
+        except FileNotFoundError:
+            rejected += 1
+        # CorruptModelError is not caught: atomic renames must never leave a pair that fails verification.
+    assert accepted + rejected == 6

@@ -1,0 +1,50 @@
+"""The shipped pretrained/ folder: complete, honest, small, and still as good as its sidecars say."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from explorer.cache import PRETRAINED_DIR, ModelStore
+from explorer.config import RunConfig
+from explorer.presets import pretrain_configs
+from explorer.verify import verify_store
+
+SIDECARS = sorted(PRETRAINED_DIR.glob("*.json"))
+
+
+def test_every_pretrain_config_is_shipped():
+    shipped = {path.stem for path in SIDECARS}
+    assert {config.key() for config in pretrain_configs()} == shipped
+
+
+@pytest.mark.parametrize("sidecar", SIDECARS, ids=[p.stem for p in SIDECARS])
+def test_sidecar_key_matches_its_config_and_records_its_training(sidecar: Path):
+    data = json.loads(sidecar.read_text())
+    assert data["key"] == sidecar.stem == RunConfig.from_dict(data["config"]).key()
+    for field in ("history", "metrics", "train_seconds", "device", "backend", "versions", "weights_sha256"):
+        assert field in data, field
+    assert data["history"] and "loss" in data["history"][0]
+    assert (PRETRAINED_DIR / f"{sidecar.stem}.keras").exists()
+
+
+def test_pretrained_fits_the_size_budget():
+    total = sum(path.stat().st_size for path in PRETRAINED_DIR.iterdir())
+    assert total <= 25 * 1024 * 1024, f"{total / 1e6:.1f} MB"
+
+
+def test_cache_verify_passes_on_the_shipped_models(tmp_path):
+    report = verify_store(ModelStore(PRETRAINED_DIR, tmp_path / "empty-cache"))
+    assert report["failed"] == 0, [row for row in report["models"] if not row["ok"]]
+    assert report["passed"] == len(SIDECARS)
+
+
+def test_cache_verify_catches_a_model_that_no_longer_meets_its_accuracy(tmp_path):
+    from explorer import architectures
+    from explorer.presets import default_config
+    from explorer.storage import save_bundle
+
+    bundle = architectures.build(default_config("reverse", "teacher-forcing", units=8))  # untrained
+    save_bundle(bundle, tmp_path / "cache", {"metrics": {"sequence_accuracy": 0.99}})
+    report = verify_store(ModelStore(tmp_path / "none", tmp_path / "cache"))
+    assert report["failed"] == 1 and "fell" in report["models"][0]["detail"]

@@ -1,0 +1,110 @@
+"""The pure figure functions: DOT structure, chart data and the numbers they are drawn from."""
+
+import math
+import re
+
+import numpy as np
+import pytest
+
+from conftest import ALL_PAIRS, tiny_config
+from explorer import architectures
+from explorer.analysis import alignment_score, step_gradients
+from explorer.decoding import greedy_decode
+from explorer.graphs import activation_memory, folded_dot, training_vs_inference_dot, unrolled_dot
+from explorer.probe import probe
+from explorer.tasks import get_task, make_batch
+from explorer.viz import attention_frame, gates_frame, matrix_frame, states_frame
+
+
+def _nodes(dot: str, prefix: str) -> set[str]:
+    return set(re.findall(rf"\b({prefix}_\d+_\d+) \[label", dot))
+
+
+@pytest.mark.parametrize("task, arch", ALL_PAIRS)
+@pytest.mark.parametrize("layers", [1, 2])
+def test_unrolled_dot_has_one_node_per_cell_per_step(task, arch, layers):
+    config = tiny_config(task, arch, layers=layers)
+    steps_in = config.task.input_length
+    steps_out = get_task(task).target_length(config.task)
+    dot = unrolled_dot(config, list(range(1, steps_in + 1)), list(range(steps_out)))
+    encoder = "stack" if arch == "stacked-lstm" else "enc"
+    assert _nodes(dot, encoder) == {f"{encoder}_{layer}_{t}" for layer in range(layers) for t in range(steps_in)}
+    if arch != "stacked-lstm":
+        assert _nodes(dot, "dec") == {f"dec_{layer}_{t}" for layer in range(layers) for t in range(steps_out)}
+    assert dot.startswith("digraph") and dot.rstrip().endswith("}")
+    assert "->" in folded_dot(config)
+
+
+def test_training_and_inference_views_differ_in_what_the_decoder_reads():
+    config = tiny_config("reverse", "teacher-forcing")
+    training = unrolled_dot(config, [1, 2, 3, 4, 5, 6], [3, 2, 1], mode="training")
+    inference = unrolled_dot(config, [1, 2, 3, 4, 5, 6], [3, 2, 1], mode="inference")
+    assert "teacher" in training and "own prediction" not in training
+    assert "y_0 -> dec_0_1" in inference and "y_0 -> dec_0_1" not in training
+    assert "same weights" in training_vs_inference_dot(config)
+    with pytest.raises(ValueError):
+        unrolled_dot(config, [1], [1], mode="sometimes")
+
+
+def test_attention_edges_carry_the_computed_weights():
+    config = tiny_config("copy-first-k", "bahdanau", units=16)
+    bundle = architectures.build(config)
+    source = make_batch(config.task, 1, seed=3).encoder_inputs
+    trace = greedy_decode(bundle, source)
+    dot = unrolled_dot(config, list(source[0]), list(trace.tokens[0]), attention=trace.attention[0],
+                       attention_threshold=0.0)
+    edges = re.findall(r"enc_0_(\d+) -> dec_0_(\d+) \[[^]]*label=\"([0-9.]+)\"", dot)
+    assert len(edges) == 5 * 5
+    for in_step, out_step, label in edges:
+        assert float(label) == pytest.approx(trace.attention[0, int(out_step), int(in_step)], abs=0.006)
+
+
+def test_highlighted_step_is_marked():
+    config = tiny_config("reverse", "luong")
+    dot = unrolled_dot(config, [1, 2, 3, 4, 5, 6], [3, 2, 1], highlight_step=1)
+    assert re.search(r"dec_0_1 \[[^]]*penwidth=3", dot) and not re.search(r"dec_0_0 \[[^]]*penwidth=3", dot)
+
+
+@pytest.mark.parametrize("task, arch", [("reverse", "teacher-forcing"), ("copy-first-k", "bahdanau"),
+                                        ("echo", "stacked-lstm"), ("series", "lstm-autoencoder")])
+def test_gradient_magnitudes_are_finite_and_drawn(task, arch):
+    config = tiny_config(task, arch, units=16)
+    bundle = architectures.build(config)
+    batch = make_batch(config.task, 4, seed=1)
+    gradients = step_gradients(bundle, batch.encoder_inputs, batch.targets)
+    assert gradients["encoder"].shape == (config.task.input_length,)
+    assert all(math.isfinite(v) and v >= 0 for v in gradients["encoder"]) and gradients["encoder"].sum() > 0
+    if bundle.uses_decoder_inputs:
+        assert gradients["decoder"].shape == (batch.targets.shape[1],)
+    source = batch.encoder_inputs[0, :, 0] if batch.encoder_inputs.ndim == 3 else batch.encoder_inputs[0]
+    dot = unrolled_dot(config, list(source), list(range(batch.targets.shape[1])), gradients=gradients)
+    assert "backward" in dot and f"{gradients['encoder'][0]:.2g}" in dot
+
+
+def test_probe_frames_match_the_model_shapes():
+    config = tiny_config("reverse", "teacher-forcing", units=12)
+    bundle = architectures.build(config)
+    traced = probe(bundle, make_batch(config.task, 2, seed=4).encoder_inputs)
+    encoder = traced.layer("encoder_0")
+    hidden = states_frame(encoder, "hidden")
+    assert len(hidden) == 6 * 12 and hidden["step"].max() == 6 and hidden["unit"].max() == 12
+    np.testing.assert_allclose(hidden.sort_values(["step", "unit"])["value"].to_numpy(),
+                               encoder.hidden[0].ravel(), rtol=1e-6)
+    gates = gates_frame(encoder)
+    assert set(gates["gate"]) == {"input", "forget", "output", "candidate"} and len(gates) == 4 * 6 * 12
+
+
+def test_attention_frame_and_alignment_score():
+    weights = np.array([[0.1, 0.8, 0.1], [0.7, 0.2, 0.1]])
+    frame = attention_frame(weights, [5, 6, 7], [6, 5], ideal=np.array([1, 0]))
+    assert list(frame[frame.ideal].weight) == [0.8, 0.7]
+    assert alignment_score(weights, np.array([1, 0])) == pytest.approx(0.75)
+    assert alignment_score(weights, np.array([-1, -1])) is None
+    assert alignment_score(weights, None) is None
+    assert matrix_frame(weights, "a", "b").shape == (6, 3)
+
+
+def test_activation_memory_grows_linearly_with_steps():
+    short = activation_memory(tiny_config("echo", "teacher-forcing", input_length=5, output_length=5))
+    long = activation_memory(tiny_config("echo", "teacher-forcing", input_length=10, output_length=10))
+    assert long["bytes"] == pytest.approx(2 * short["bytes"])
