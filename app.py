@@ -9,7 +9,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import streamlit as st
 
-from explorer.streamlit_adapter import picker
+from explorer.streamlit_adapter import picker, presenter_mode
 
 st.set_page_config(page_title="Seq2Seq Explorer", page_icon="🔁", layout="wide")
 
@@ -24,9 +24,13 @@ PAGES = {
         st.Page("app_pages/graph.py", title="Unrolled graph", icon="🕸️", url_path="graph"),
         st.Page("app_pages/states.py", title="States & gates", icon="🧠", url_path="states"),
         st.Page("app_pages/attention.py", title="Attention", icon="🎯", url_path="attention"),
+        st.Page("app_pages/decoding.py", title="Decoding", icon="🔀", url_path="decoding"),
+        st.Page("app_pages/embeddings.py", title="Autoencoder embeddings", icon="🗺️", url_path="embeddings"),
+        st.Page("app_pages/gradients.py", title="Gradients", icon="💥", url_path="gradients"),
     ],
 }
 
-navigation = st.navigation(PAGES)
+navigation = st.navigation(PAGES, position="top" if st.query_params.get("present") == "1" else "sidebar")
 picker()
+presenter_mode()
 navigation.run()

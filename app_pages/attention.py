@@ -11,6 +11,7 @@ from explorer.streamlit_adapter import (
     code_expander,
     current_config,
     get_manager,
+    lookup_job,
     require_model,
     sequence_input,
     step_cursor,
@@ -117,7 +118,7 @@ runs = {
     "teacher-forcing (no attention)": default_config(config.task.name, "teacher-forcing"),
     f"{config.model.arch} (attention)": default_config(config.task.name, config.model.arch, score=config.model.score),
 }
-jobs = {name: manager.get(run) or manager.request(run, train_if_missing=False) for name, run in runs.items()}
+jobs = {name: lookup_job(run) for name, run in runs.items()}
 ready = {name: job.bundle for name, job in jobs.items() if job.state == DONE}
 if len(ready) < len(runs):
     st.caption("Both models are needed; train the missing one on the Train & Compare page.")

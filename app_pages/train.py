@@ -11,6 +11,7 @@ from explorer.streamlit_adapter import (
     current_config,
     describe_source,
     get_manager,
+    lookup_job,
     model_job,
 )
 from explorer.viz import (
@@ -106,7 +107,7 @@ runs = {
     )
     for arch in compatible_archs(config.task.name)
 }
-compare_jobs = {arch: (manager.get(run) or manager.request(run, train_if_missing=False)) for arch, run in runs.items()}
+compare_jobs = {arch: lookup_job(run) for arch, run in runs.items()}
 missing = [arch for arch, j in compare_jobs.items() if j.state in (CANCELLED, FAILED)]
 if missing and st.button(f"Train the {len(missing)} missing model(s): {', '.join(missing)}", key="train_missing"):
     for arch in missing:

@@ -112,3 +112,37 @@ def alignment_score(attention: np.ndarray, ideal: np.ndarray | None) -> float | 
     if not steps:
         return None
     return float(np.mean([attention[t, ideal[t]] for t in steps]))
+
+
+def position_accuracy(bundle: ModelBundle, examples: int = 1000, seed: int = 5) -> list[dict]:
+    """Accuracy at each output position, teacher-forced vs free-running, on fresh examples.
+
+    Teacher-forced, every step starts from the truth, so each position is judged on its own; free-running, one
+    wrong symbol becomes the next step's input and errors compound along the sequence.
+    """
+    from explorer.decoding import greedy_decode, teacher_forced_decode
+
+    task = get_task(bundle.config.task.name)
+    batch = task.make_batch(bundle.config.task, examples, np.random.default_rng(9_000 + seed))
+    forced = teacher_forced_decode(bundle, batch.encoder_inputs, batch.targets).tokens
+    free = greedy_decode(bundle, batch.encoder_inputs).tokens
+    rows = []
+    for mode, tokens in (("teacher-forced", forced), ("free-running", free)):
+        correct = tokens == batch.targets
+        prefix = np.cumprod(correct, axis=1)
+        for position in range(batch.targets.shape[1]):
+            rows.append(
+                {
+                    "mode": mode,
+                    "position": position + 1,
+                    "accuracy": float(correct[:, position].mean()),
+                    "all correct so far": float(prefix[:, position].mean()),
+                }
+            )
+    return rows
+
+
+def first_divergence(forced_tokens: np.ndarray, free_tokens: np.ndarray) -> int | None:
+    """0-based first output step where the two decodes disagree, or None."""
+    differ = np.flatnonzero(np.asarray(forced_tokens) != np.asarray(free_tokens))
+    return int(differ[0]) if differ.size else None

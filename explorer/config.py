@@ -21,6 +21,7 @@ CELL_TYPES = ("lstm", "gru", "rnn")
 SCORE_FUNCTIONS = ("dot", "general", "concat", "additive")
 SERIES_MODES = ("reconstruct", "predict", "composite")
 SCHEDULES = ("none", "linear", "inverse-sigmoid", "exponential")
+OPTIMIZERS = ("adam", "sgd")
 
 
 def _check(condition: bool, message: str) -> None:
@@ -114,6 +115,8 @@ class TrainConfig:
     samples_per_epoch: int = 8192
     batch_size: int = 128
     learning_rate: float = 0.005
+    # Plain SGD shows exploding gradients and clipping plainly; Adam rescales steps and hides both.
+    optimizer: str = "adam"
     clipnorm: float = 0.0
     clipvalue: float = 0.0
     global_clipnorm: float = 0.0
@@ -130,6 +133,7 @@ class TrainConfig:
         _check_int("samples_per_epoch", self.samples_per_epoch, 1, 10_000_000)
         _check_int("batch_size", self.batch_size, 1, 65_536)
         _check_float("learning_rate", self.learning_rate, 1e-7, 10.0)
+        _check(self.optimizer in OPTIMIZERS, f"optimizer must be one of {', '.join(OPTIMIZERS)}")
         for name in ("clipnorm", "clipvalue", "global_clipnorm", "l1", "l2"):
             _check_float(name, getattr(self, name), 0.0, 1e6)
         _check(

@@ -273,3 +273,28 @@ def activation_memory(config: RunConfig, batch_size: int | None = None) -> dict[
         "bytes": floats * 4.0,
         "bytes_per_step": floats * 4.0 / (steps_in + steps_out or 1),
     }
+
+
+def beam_dot(result, width: int, max_nodes: int = 200) -> str:
+    """The beam search tree: every expanded candidate with its cumulative log probability; survivors bold,
+    the best finished sequence red."""
+    lines = _header(f"beam search, width {width}: candidates kept at each step", rankdir="LR")
+    lines.append('  root [label="start", shape=circle];')
+    best_path: set[int] = set()
+    if result.sequences:
+        # Walk back from the best final node.
+        final = [i for i in result.kept[-1]]
+        best = max(final, key=lambda i: result.nodes[i].log_probability)
+        while best >= 0:
+            best_path.add(best)
+            best = result.nodes[best].parent
+    for index, node in enumerate(result.nodes[:max_nodes]):
+        colour = HIGHLIGHT if index in best_path else "black"
+        lines.append(
+            f'  n{index} [label="{node.token}\\n{node.log_probability:.2f}", shape=box, color="{colour}"'
+            f"{', penwidth=2' if index in best_path else ''}];"
+        )
+        parent = "root" if node.parent < 0 else f"n{node.parent}"
+        lines.append(f'  {parent} -> n{index} [color="{colour}"];')
+    lines.append("}")
+    return "\n".join(lines)

@@ -8,6 +8,7 @@ same accuracy in a fraction of the time.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import Any
 
 from explorer.architectures import ARCHITECTURES
@@ -58,6 +59,12 @@ def pairs() -> list[tuple[str, str]]:
                 continue
             found.append((task, arch))
     return found
+
+
+@functools.cache
+def compatible_archs(task: str) -> tuple[str, ...]:
+    """Architectures whose default configuration accepts `task` (e.g. no stacked LSTM when lengths differ)."""
+    return tuple(arch for t, arch in pairs() if t == task)
 
 
 def default_config(task: str | None = None, arch: str | None = None, **overrides: Any) -> RunConfig:
@@ -133,8 +140,37 @@ def pretrain_configs() -> list[RunConfig]:
         default_config("series", "lstm-autoencoder", series_mode="composite"),
         # Decoding page: scheduled sampling beside pure teacher forcing on the same task.
         default_config("reverse", "teacher-forcing", teacher_forcing="inverse-sigmoid"),
+        *gradient_configs().values(),
     ]
     unique: dict[str, RunConfig] = {}
     for config in configs:
         unique.setdefault(config.key(), config)
     return list(unique.values())
+
+
+# The gradients page: one long series task, plain SGD at a high learning rate, four ways to train it.
+_GRADIENT_BASE = {
+    "input_length": 30,
+    "output_length": 30,
+    "units": 32,
+    "optimizer": "sgd",
+    "learning_rate": 1.0,
+    "epochs": 8,
+    "samples_per_epoch": 512,
+    "batch_size": 64,
+    "record_gradients": True,
+    "target_accuracy": 1.01,
+}
+GRADIENT_PRESETS: dict[str, dict[str, Any]] = {
+    "SimpleRNN (ReLU), no clipping": {"cell": "rnn", "activation": "relu"},
+    "SimpleRNN (ReLU), clipnorm 1.0": {"cell": "rnn", "activation": "relu", "clipnorm": 1.0},
+    "SimpleRNN (ReLU), clipvalue 0.1": {"cell": "rnn", "activation": "relu", "clipvalue": 0.1},
+    "LSTM, no clipping": {"cell": "lstm"},
+}
+
+
+def gradient_configs() -> dict[str, RunConfig]:
+    return {
+        name: default_config("series", "lstm-autoencoder", **{**_GRADIENT_BASE, **extra})
+        for name, extra in GRADIENT_PRESETS.items()
+    }

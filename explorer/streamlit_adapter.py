@@ -17,23 +17,10 @@ import streamlit as st
 from explorer.architectures import ARCHITECTURES
 from explorer.config import CELL_TYPES, SERIES_MODES, RunConfig
 from explorer.jobs import DONE, FAILED, JobManager
-from explorer.presets import DEFAULT_ARCH, default_config
+from explorer.presets import DEFAULT_ARCH, compatible_archs, default_config
 from explorer.tasks import TASKS
+from explorer.urlstate import config_from_params, params_from_config
 
-# URL parameter -> (config field, parser). Short names keep shared links readable.
-URL_FIELDS: dict[str, tuple[str, type]] = {
-    "in": ("input_length", int),
-    "out": ("output_length", int),
-    "card": ("cardinality", int),
-    "cell": ("cell", str),
-    "units": ("units", int),
-    "score": ("score", str),
-    "mode": ("series_mode", str),
-    "ep": ("epochs", int),
-    "lr": ("learning_rate", float),
-    "bs": ("batch_size", int),
-    "tf": ("teacher_forcing", str),
-}
 SCHEDULE_CHOICES = ("none", "linear", "inverse-sigmoid", "exponential")
 UNIT_CHOICES = (4, 8, 16, 32, 64, 128, 256)
 RATE_CHOICES = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1)
@@ -43,6 +30,8 @@ BATCH_CHOICES = (8, 16, 32, 64, 128, 256, 512)
 def _options(choices: tuple, current) -> list:
     """A slider's stops, plus the current value when it came from a preset or a link and is not among them."""
     return sorted({*choices, current})
+
+
 LUONG_SCORES = ("dot", "general", "concat")
 
 
@@ -52,51 +41,8 @@ def get_manager() -> JobManager:
     return JobManager()
 
 
-def compatible_archs(task: str) -> list[str]:
-    names = []
-    for arch in ARCHITECTURES:
-        try:
-            default_config(task, arch)
-        except ValueError:
-            continue
-        names.append(arch)
-    return names
-
-
-def _from_url() -> tuple[dict[str, Any], list[str]]:
-    """Read the picker's state from the URL. Returns (values, problems); bad values are dropped, not fatal."""
-    params = st.query_params
-    values: dict[str, Any] = {}
-    problems: list[str] = []
-    task = params.get("task")
-    if task is not None:
-        if task in TASKS:
-            values["task"] = task
-        else:
-            problems.append(f"unknown task {task[:30]!r} in the link")
-    arch = params.get("arch")
-    if arch is not None:
-        if arch in ARCHITECTURES:
-            values["arch"] = arch
-        else:
-            problems.append(f"unknown architecture {arch[:30]!r} in the link")
-    for short, (name, kind) in URL_FIELDS.items():
-        text = params.get(short)
-        if text is None:
-            continue
-        try:
-            values[name] = kind(text)
-        except ValueError:
-            problems.append(f"{short}={text[:20]!r} in the link is not a valid {name}")
-    return values, problems
-
-
 def _to_url(config: RunConfig) -> None:
-    wanted = {"task": config.task.name, "arch": config.model.arch}
-    for short, (name, _) in URL_FIELDS.items():
-        section = next(s for s in (config.task, config.model, config.train) if hasattr(s, name))
-        wanted[short] = str(getattr(section, name))
-    for key, value in wanted.items():
+    for key, value in params_from_config(config).items():
         if st.query_params.get(key) != value:
             st.query_params[key] = value
 
@@ -105,15 +51,8 @@ def picker() -> RunConfig:
     """The sidebar picker shared by every page. Its state lives in the URL, so a link reproduces the view."""
     state = st.session_state
     if "picker_ready" not in state:
-        values, problems = _from_url()
+        config, problems = config_from_params(st.query_params.to_dict())
         state["picker_problems"] = problems
-        task = values.pop("task", "reverse")
-        arch = values.pop("arch", DEFAULT_ARCH[task])
-        try:
-            config = default_config(task, arch, **values)
-        except ValueError as error:
-            state["picker_problems"].append(f"the link's settings were not valid ({error}); showing defaults")
-            config = default_config(task, arch if arch in compatible_archs(task) else None)
         _load_widgets(config)
         state["picker_ready"] = True
 
@@ -278,6 +217,12 @@ def model_job(config: RunConfig | None = None, train: bool = False):
     return manager.request(config, train_if_missing=train)
 
 
+def lookup_job(config: RunConfig):
+    """The job for `config` without starting any training: done when a stored model exists."""
+    manager = get_manager()
+    return manager.get(config) or manager.request(config, train_if_missing=False)
+
+
 def describe_source(job) -> str:
     if job.state != DONE:
         return "not trained yet"
@@ -303,6 +248,38 @@ def require_model(config: RunConfig | None = None):
 
 
 # -- output ---------------------------------------------------------------------------------------------------
+
+
+PRESENTER_CSS = """
+<style>
+  section[data-testid="stSidebar"], [data-testid="stSidebarCollapsedControl"] { display: none; }
+  .stApp, .stMarkdown p, .stMarkdown li, .stCaption, label { font-size: 1.35rem !important; }
+  h1 { font-size: 3rem !important; } h2, h3 { font-size: 2.1rem !important; }
+  [data-testid="stMetricValue"] { font-size: 3rem !important; }
+  .block-container { max-width: 100% !important; padding-top: 1rem !important; }
+  [data-testid="stDownloadButton"] { display: none; }
+</style>
+"""
+
+
+def presenter_mode() -> bool:
+    """`?present=1`: large type, no sidebar, no download clutter, for a projector. Shown as a toggle too."""
+    on = st.query_params.get("present") == "1"
+    if (
+        st.sidebar.toggle(
+            "Presenter mode",
+            value=on,
+            key="presenter",
+            help="Large type and no sidebar for a projector; leave with the link's ?present=0.",
+        )
+        != on
+    ):
+        st.query_params["present"] = "0" if on else "1"
+        st.rerun()
+    if on:
+        st.html(PRESENTER_CSS)
+        st.caption("Presenter mode: remove `present=1` from the address (or set it to 0) to get the sidebar back.")
+    return on
 
 
 def chart_with_downloads(chart: alt.TopLevelMixin, data: pd.DataFrame, name: str, key: str | None = None):

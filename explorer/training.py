@@ -62,6 +62,7 @@ class TrainResult:
     reason: str = ""
     train_seconds: float = 0.0
     samples_seen: int = 0
+    # With record_gradients: per-layer gradient norms, one dict per measurement, with "step" and "epoch" keys.
     gradient_norms: list[dict[str, float]] = field(default_factory=list)
 
 
@@ -80,7 +81,8 @@ def teacher_forcing_ratio(schedule: str, epoch: int, epochs: int) -> float:
 
 def make_optimizer(config: RunConfig) -> keras.optimizers.Optimizer:
     train = config.train
-    return keras.optimizers.Adam(
+    optimizer = {"adam": keras.optimizers.Adam, "sgd": keras.optimizers.SGD}[train.optimizer]
+    return optimizer(
         learning_rate=train.learning_rate,
         clipnorm=train.clipnorm or None,
         clipvalue=train.clipvalue or None,
@@ -146,9 +148,15 @@ def gradient_norms(bundle: ModelBundle, batch: Batch) -> dict[str, float]:
 class _KerasProgress(keras.callbacks.Callback):
     """Bridges Keras' batch hooks to our Progress reports, cancel requests and NaN detection."""
 
-    def __init__(self, report, should_stop, state):
+    def __init__(self, report, should_stop, state, measure_gradients=None):
         super().__init__()
         self.report, self.should_stop, self.state = report, should_stop, state
+        self.measure_gradients = measure_gradients
+
+    def on_train_batch_begin(self, batch, logs=None):
+        # Measured before the update, on a fixed probe batch, so successive values are comparable.
+        if self.measure_gradients is not None:
+            self.measure_gradients(self.state["step"])
 
     def on_train_batch_end(self, batch, logs=None):
         self.state["step"] += 1
@@ -205,7 +213,18 @@ def train(
             )
         )
 
-    callback = _KerasProgress(lambda current: report(current, len(history)), should_stop, state)
+    measure = None
+    if train_config.record_gradients:
+        probe_batch = task.make_batch(config.task, 64, np.random.default_rng([train_config.seed, 31337]))
+
+        def measure(step: int) -> None:
+            # Every step for short runs; about 60 points over a long one.
+            every = max(1, steps_per_epoch * train_config.epochs // 60)
+            if step % every == 0:
+                norms = gradient_norms(bundle, probe_batch)
+                norms_history.append({"step": step, "epoch": len(history) + 1, **norms})
+
+    callback = _KerasProgress(lambda current: report(current, len(history)), should_stop, state, measure)
     status, reason = "completed", ""
     for epoch in range(train_config.epochs):
         rng = np.random.default_rng([train_config.seed, config.task.seed, epoch])
@@ -243,10 +262,9 @@ def train(
             "seconds": time.perf_counter() - started,
             **{k: v for k, v in evaluation.items() if k != "examples"},
         }
-        if train_config.record_gradients:
-            norms = gradient_norms(bundle, task.make_batch(config.task, min(256, train_config.batch_size * 2), rng))
-            norms_history.append(norms)
-            entry["gradient_norm"] = math.sqrt(sum(v * v for v in norms.values()))
+        if norms_history:
+            last = {k: v for k, v in norms_history[-1].items() if k not in ("step", "epoch")}
+            entry["gradient_norm"] = math.sqrt(sum(v * v for v in last.values()))
         history.append(entry)
         report(state, epoch + 1, evaluation)
         if state.get("cancelled"):

@@ -297,3 +297,106 @@ def gradient_steps_chart(frame: pd.DataFrame) -> alt.Chart:
         )
         .properties(width=260, height=200)
     )
+
+
+def decode_steps_frame(source_targets, forced, free) -> pd.DataFrame:
+    """Side-by-side per-step table: target, teacher-forced choice and probability, free-running ditto."""
+    targets = np.asarray(source_targets)
+    rows = []
+    for step in range(len(targets)):
+        rows.append(
+            {
+                "step": step + 1,
+                "target": int(targets[step]),
+                "teacher-forced reads": int(forced.fed_tokens[0, step]),
+                "teacher-forced says": int(forced.tokens[0, step]),
+                "p (teacher-forced)": float(forced.confidence[0, step]),
+                "free-running reads": int(free.fed_tokens[0, step]),
+                "free-running says": int(free.tokens[0, step]),
+                "p (free-running)": float(free.confidence[0, step]),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def position_accuracy_chart(frame: pd.DataFrame) -> alt.Chart:
+    """Accuracy per output position (solid) and the share of sequences still all-correct (dashed), by mode."""
+    long = frame.melt(
+        id_vars=["mode", "position"],
+        value_vars=["accuracy", "all correct so far"],
+        var_name="measure",
+        value_name="value",
+    )
+    return (
+        alt.Chart(long)
+        .mark_line(point=True)
+        .encode(
+            x=alt.X("position:O", title="output position"),
+            y=alt.Y("value:Q", scale=alt.Scale(zero=False), axis=ACCURACY_AXIS, title="accuracy"),
+            color=alt.Color("mode:N", title="decoding"),
+            strokeDash=alt.StrokeDash("measure:N", title=None),
+            tooltip=["mode", "position", "measure", alt.Tooltip("value:Q", format=".1%")],
+        )
+        .properties(height=260)
+    )
+
+
+def series_frame(inputs: np.ndarray, outputs: dict[str, np.ndarray]) -> pd.DataFrame:
+    rows = [{"line": "input", "step": t + 1, "value": float(v)} for t, v in enumerate(inputs)]
+    for name, values in outputs.items():
+        offset = 2 if name.startswith("predict") else 1  # a prediction of step t+1 is drawn at t+1
+        rows += [{"line": name, "step": t + offset, "value": float(v)} for t, v in enumerate(values)]
+    return pd.DataFrame(rows)
+
+
+def series_chart(frame: pd.DataFrame, title: str = "") -> alt.Chart:
+    return (
+        alt.Chart(frame)
+        .mark_line(point=True)
+        .encode(
+            x=alt.X("step:Q", axis=alt.Axis(tickMinStep=1)),
+            y=alt.Y("value:Q", scale=alt.Scale(domain=[0, 1])),
+            color=alt.Color("line:N", title=None),
+            strokeDash=alt.StrokeDash("line:N", legend=None),
+            tooltip=["line", "step", alt.Tooltip("value:Q", format=".3f")],
+        )
+        .properties(height=220, title=title)
+    )
+
+
+def projection_chart(
+    frame: pd.DataFrame, colour: str, selected: int | None = None, neighbour_indices=()
+) -> alt.LayerChart:
+    """Scatter of 2-D projected encodings coloured by a generating property; a click selects a point."""
+    pick = alt.selection_point(name="picked", fields=["index"], on="click")
+    kind = "N" if frame[colour].dtype == object else "Q"
+    points = (
+        alt.Chart(frame)
+        .mark_circle(size=60, opacity=0.8)
+        .encode(
+            x=alt.X("x:Q", title="component 1"),
+            y=alt.Y("y:Q", title="component 2"),
+            color=alt.Color(f"{colour}:{kind}", scale=alt.Scale(scheme="viridis") if kind == "Q" else alt.Undefined),
+            tooltip=["index", "shape", alt.Tooltip("frequency:Q", format=".3f"), alt.Tooltip("slope:Q", format=".3f")],
+        )
+        .add_params(pick)
+    )
+    marked = frame[frame["index"].isin([selected, *neighbour_indices])] if selected is not None else frame.iloc[:0]
+    rings = alt.Chart(marked).mark_point(size=220, color="#d62728", strokeWidth=2).encode(x="x:Q", y="y:Q")
+    return (points + rings).properties(height=380)
+
+
+def gradient_norms_chart(frame: pd.DataFrame) -> alt.Chart:
+    """Per-layer gradient norm over training steps (log scale), one panel per run."""
+    return (
+        alt.Chart(frame)
+        .mark_line(point=True)
+        .encode(
+            x=alt.X("step:Q", title="training step"),
+            y=alt.Y("norm:Q", scale=alt.Scale(type="log"), title="gradient norm"),
+            color=alt.Color("layer:N"),
+            tooltip=["run", "layer", "step", alt.Tooltip("norm:Q", format=".3e")],
+        )
+        .properties(width=230, height=200)
+        .facet(facet=alt.Facet("run:N", title=None), columns=4)
+    )

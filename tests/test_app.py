@@ -15,8 +15,7 @@ from explorer.tasks import TASKS
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = str(ROOT / "app.py")
-PAGES = ["app_pages/home.py", "app_pages/train.py", "app_pages/graph.py", "app_pages/states.py",
-         "app_pages/attention.py"]
+PAGES = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "app_pages").glob("*.py"))
 
 
 @pytest.fixture(autouse=True)
@@ -171,7 +170,8 @@ def test_the_shared_cursor_highlights_the_same_step_on_every_page():
     app.switch_page("app_pages/attention.py").run()
     assert app.slider(key="cursor").value == 3
     assert "step: 3" in " ".join(m.value for m in app.markdown).lower() or any(
-        "Output step 3" in m.value for m in app.markdown)
+        "Output step 3" in m.value for m in app.markdown
+    )
     app.slider(key="cursor").set_value(2).run()
     assert app.query_params["step"] in ("2", ["2"])
 
@@ -188,8 +188,10 @@ def test_states_page_shows_heatmaps_gates_and_the_return_state_identity():
     np.testing.assert_allclose(table["NumPy replay h(T)"], table["return_state h"], atol=1e-4)
 
 
-@pytest.mark.parametrize("typed, message", [("1 2 x", "not a whole number"), ("1 2 3", "exactly 6"),
-                                            ("0 1 2 3 4 99", "from 1 to 50"), ("", "at least one")])
+@pytest.mark.parametrize(
+    "typed, message",
+    [("1 2 x", "not a whole number"), ("1 2 3", "exactly 6"), ("0 1 2 3 4 99", "from 1 to 50"), ("", "at least one")],
+)
 def test_bad_typed_input_shows_a_message_and_keeps_the_figures(typed, message):
     app = open_app("app_pages/states.py")
     app.text_input(key="sequence_text").set_value(typed).run()
@@ -227,3 +229,68 @@ def test_attention_page_heatmap_rows_sum_to_one_and_compare_lengths():
     lengths = next(f for f in frames if "input_length" in f.columns)
     assert set(lengths["run"]) == {"teacher-forcing (no attention)", "bahdanau (attention)"}
     assert any("Alignment score" in c.value for c in app.caption)
+
+
+def test_every_page_file_is_in_the_navigation():
+    app_source = (ROOT / "app.py").read_text()
+    assert all(f'"{page}"' in app_source for page in PAGES)
+
+
+def test_decoding_page_compares_teacher_forced_and_free_running():
+    app = open_app("app_pages/decoding.py", task="echo", arch="teacher-forcing")  # a 91% model: errors show
+    table = app.dataframe[0].value
+    assert list(table["step"]) == [1, 2, 3, 4, 5]
+    np.testing.assert_array_equal(table["teacher-forced reads"][1:], table["target"][:-1])
+    np.testing.assert_array_equal(table["free-running reads"][1:], table["free-running says"][:-1])
+    positions = next(f for f in chart_data(app) if "mode" in f.columns)
+    assert set(positions["mode"]) == {"teacher-forced", "free-running"}
+    beam = dots(app)[0]
+    assert "beam search, width 3" in beam and "penwidth=2" in beam
+    app.select_slider(key="beam_width").set_value(1).run()
+    assert "width 1" in dots(app)[0] and not app.exception
+
+
+def test_decoding_page_overlays_scheduled_sampling():
+    app = open_app("app_pages/decoding.py")
+    curves = [f for f in chart_data(app) if "run" in f.columns and "metric" in f.columns]
+    assert curves and set(curves[0]["run"]) == {"pure teacher forcing", "scheduled sampling (inverse sigmoid)"}
+    labels = [m.label for m in app.metric]
+    assert any("scheduled sampling" in label for label in labels)
+
+
+def test_embeddings_page_projects_and_classifies():
+    app = open_app("app_pages/embeddings.py", task="series", arch="lstm-autoencoder")
+    frames = chart_data(app)
+    projection = next(f for f in frames if {"x", "y", "shape"} <= set(f.columns))
+    assert len(projection) == 400 and set(projection["shape"]) == {"ramp", "sine"}
+    metrics = {m.label: float(m.value.rstrip("%")) for m in app.metric}
+    assert metrics["Logistic regression on encoder vectors"] > metrics["Always guessing the majority"]
+    app.number_input(key="embedding_index").set_value(7).run()
+    neighbours = next(f for f in chart_data(app) if "line" in f.columns and f["line"].str.startswith("neighbour").any())
+    assert neighbours["line"].str.startswith("neighbour").sum() == 5 * 9
+
+
+def test_embeddings_page_offers_the_autoencoders_for_other_models():
+    app = open_app("app_pages/embeddings.py")
+    assert any("LSTM autoencoder" in info.value for info in app.info)
+    app.button(key="use_composite").click().run()
+    assert app.session_state["config"].task.series_mode == "composite"
+    series = next(f for f in chart_data(app) if "line" in f.columns)
+    assert {"input", "reconstruction", "prediction (one step ahead)"} <= set(series["line"])
+
+
+def test_gradients_page_shows_the_explosion_and_the_cures():
+    app = open_app("app_pages/gradients.py")
+    norms = next(f for f in chart_data(app) if "norm" in f.columns)
+    assert set(norms["run"]) >= {"SimpleRNN (ReLU), no clipping", "SimpleRNN (ReLU), clipnorm 1.0"}
+    peaks = norms.groupby("run")["norm"].max()
+    assert peaks["SimpleRNN (ReLU), no clipping"] > 100 * peaks["SimpleRNN (ReLU), clipnorm 1.0"]
+    assert any("NaN" in error.value for error in app.error)
+
+
+def test_presenter_mode_enlarges_type_and_hides_the_sidebar():
+    app = open_app("app_pages/train.py", present="1")
+    assert any("Presenter mode" in c.value for c in app.caption)
+    assert app.sidebar.toggle(key="presenter").value is True
+    app.sidebar.toggle(key="presenter").set_value(False).run()
+    assert app.query_params["present"] in ("0", ["0"])

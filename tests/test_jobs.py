@@ -1,5 +1,6 @@
 """The job manager and the model store under concurrency, corruption and faults."""
 
+import dataclasses
 import json
 import os
 import signal
@@ -228,3 +229,25 @@ def test_a_writer_killed_mid_write_leaves_nothing_a_reader_accepts(tmp_path):
             rejected += 1
         # CorruptModelError is not caught: atomic renames must never leave a pair that fails verification.
     assert accepted + rejected == 6
+
+
+def test_a_pretrained_file_deleted_at_runtime_is_retrained_without_a_crash(tmp_path):
+    import shutil
+
+    from explorer.cache import PRETRAINED_DIR
+    from explorer.presets import default_config
+
+    config = default_config("reverse", "teacher-forcing")
+    shipped = tmp_path / "pretrained"
+    shipped.mkdir()
+    for path in paths_for(PRETRAINED_DIR, config.key()):
+        shutil.copy(path, shipped / path.name)
+    store = ModelStore(shipped, tmp_path / "cache")
+    first = JobManager(store).request(config)
+    assert first.wait(30) and first.source == "pretrained"
+    for path in paths_for(shipped, config.key()):
+        path.unlink()
+    fast = dataclasses.replace(config, train=dataclasses.replace(config.train, epochs=1))
+    trainer = CountingTrainer()
+    again = JobManager(store, trainer=lambda c, **kw: trainer(fast, **kw)).request(config)
+    assert again.wait(120) and again.state == DONE and again.source == "trained" and len(trainer.calls) == 1

@@ -22,7 +22,8 @@ def test_default_reversal_learns_the_task(trained_reversal):
 
 def test_history_and_gradient_norms_are_recorded():
     result = train(tiny_config("reverse", "luong", epochs=2, record_gradients=True))
-    assert len(result.history) == 2 and len(result.gradient_norms) == 2
+    assert len(result.history) == 2 and len(result.gradient_norms) == 4  # 2 steps per epoch, each measured
+    assert [n["step"] for n in result.gradient_norms] == [0, 1, 2, 3]
     for norms in result.gradient_norms:
         assert {"encoder_0", "decoder_0", "output"} <= set(norms)
         assert all(math.isfinite(v) and v >= 0 for v in norms.values())

@@ -5,8 +5,8 @@ import re
 
 import numpy as np
 import pytest
-
 from conftest import ALL_PAIRS, tiny_config
+
 from explorer import architectures
 from explorer.analysis import alignment_score, step_gradients
 from explorer.decoding import greedy_decode
@@ -51,8 +51,9 @@ def test_attention_edges_carry_the_computed_weights():
     bundle = architectures.build(config)
     source = make_batch(config.task, 1, seed=3).encoder_inputs
     trace = greedy_decode(bundle, source)
-    dot = unrolled_dot(config, list(source[0]), list(trace.tokens[0]), attention=trace.attention[0],
-                       attention_threshold=0.0)
+    dot = unrolled_dot(
+        config, list(source[0]), list(trace.tokens[0]), attention=trace.attention[0], attention_threshold=0.0
+    )
     edges = re.findall(r"enc_0_(\d+) -> dec_0_(\d+) \[[^]]*label=\"([0-9.]+)\"", dot)
     assert len(edges) == 5 * 5
     for in_step, out_step, label in edges:
@@ -65,8 +66,15 @@ def test_highlighted_step_is_marked():
     assert re.search(r"dec_0_1 \[[^]]*penwidth=3", dot) and not re.search(r"dec_0_0 \[[^]]*penwidth=3", dot)
 
 
-@pytest.mark.parametrize("task, arch", [("reverse", "teacher-forcing"), ("copy-first-k", "bahdanau"),
-                                        ("echo", "stacked-lstm"), ("series", "lstm-autoencoder")])
+@pytest.mark.parametrize(
+    "task, arch",
+    [
+        ("reverse", "teacher-forcing"),
+        ("copy-first-k", "bahdanau"),
+        ("echo", "stacked-lstm"),
+        ("series", "lstm-autoencoder"),
+    ],
+)
 def test_gradient_magnitudes_are_finite_and_drawn(task, arch):
     config = tiny_config(task, arch, units=16)
     bundle = architectures.build(config)
@@ -88,8 +96,9 @@ def test_probe_frames_match_the_model_shapes():
     encoder = traced.layer("encoder_0")
     hidden = states_frame(encoder, "hidden")
     assert len(hidden) == 6 * 12 and hidden["step"].max() == 6 and hidden["unit"].max() == 12
-    np.testing.assert_allclose(hidden.sort_values(["step", "unit"])["value"].to_numpy(),
-                               encoder.hidden[0].ravel(), rtol=1e-6)
+    np.testing.assert_allclose(
+        hidden.sort_values(["step", "unit"])["value"].to_numpy(), encoder.hidden[0].ravel(), rtol=1e-6
+    )
     gates = gates_frame(encoder)
     assert set(gates["gate"]) == {"input", "forget", "output", "candidate"} and len(gates) == 4 * 6 * 12
 

@@ -217,9 +217,28 @@ def assert_no_exception(page) -> None:
     assert count == 0, f"{count} exception box(es) on the page:\n" + "\n---\n".join(texts)
 
 
+MAIN = '[data-testid="stMain"]'
+SCREENSHOT_MAX_HEIGHT = 12_000
+
+
 def save_screenshot(page, name: str, full_page: bool = True) -> Path:
-    """Save a PNG of the page as docs/screenshots/NAME.png and return its path."""
+    """Save a PNG of the page as docs/screenshots/NAME.png and return its path.
+
+    Streamlit scrolls its main area inside a fixed-height container, so Playwright's `full_page` alone only
+    captures one viewport. With `full_page`, the viewport is grown to the main area's scroll height (at most
+    SCREENSHOT_MAX_HEIGHT px) for the shot and put back afterwards.
+    """
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     path = SCREENSHOTS / f"{name}.png"
-    page.screenshot(path=str(path), full_page=full_page)
+    viewport = page.viewport_size
+    height = page.evaluate(f"() => document.querySelector('{MAIN}')?.scrollHeight || 0") if full_page else 0
+    if viewport and height > viewport["height"]:
+        page.set_viewport_size({"width": viewport["width"], "height": min(height, SCREENSHOT_MAX_HEIGHT)})
+        page.wait_for_timeout(500)  # let charts that fit their container's size lay themselves out again
+        try:
+            page.screenshot(path=str(path), full_page=True)
+        finally:
+            page.set_viewport_size(viewport)
+    else:
+        page.screenshot(path=str(path), full_page=full_page)
     return path

@@ -1,0 +1,129 @@
+"""Decoding: teacher-forced vs free-running, how errors compound, beam search, and scheduled sampling."""
+
+import streamlit as st
+
+from explorer.analysis import first_divergence, position_accuracy
+from explorer.decoding import beam_search, greedy_decode, teacher_forced_decode
+from explorer.graphs import beam_dot
+from explorer.jobs import DONE
+from explorer.presets import default_config
+from explorer.streamlit_adapter import (
+    chart_with_downloads,
+    code_expander,
+    current_config,
+    dot_with_download,
+    get_manager,
+    lookup_job,
+    require_model,
+    sequence_input,
+    step_cursor,
+)
+from explorer.tasks import get_task
+from explorer.viz import decode_steps_frame, history_frame, position_accuracy_chart, training_curves_chart
+
+st.title("Decoding")
+st.write(
+    "A decoder trained with **teacher forcing** always reads the true previous symbol. At inference there is no "
+    "truth to read: the decoder runs **free**, reading its own previous prediction, so one mistake feeds the "
+    "next step. Here both run on the same input, side by side."
+)
+config = current_config()
+task = get_task(config.task.name)
+if task.values != "tokens":
+    st.info(
+        "The series autoencoder outputs real values in one pass; decoding choices apply to token tasks. "
+        "Pick another task in the sidebar."
+    )
+    st.stop()
+bundle = require_model(config)
+source = sequence_input(config)
+targets = task.targets_for(config.task, source[None])
+forced = teacher_forced_decode(bundle, source[None], targets)
+free = greedy_decode(bundle, source[None])
+step = step_cursor(targets.shape[1])
+table = decode_steps_frame(targets[0], forced, free)
+divergence = first_divergence(forced.tokens[0], free.tokens[0])
+
+
+def _mark(row):
+    colour = "background-color: #fde0c5" if divergence is not None and row.name == divergence else ""
+    if row.name == step - 1:
+        colour = "background-color: #f8d0d0"
+    return [colour] * len(row)
+
+
+st.dataframe(table.style.apply(_mark, axis=1).format(precision=3), hide_index=True)
+if bundle.pattern != "recursive":
+    st.caption(f"{config.model.arch} never reads its own outputs, so both columns are the same computation.")
+elif divergence is None:
+    st.success("Both decodes agree at every step for this input. Try a longer input or a weaker model.")
+else:
+    st.warning(
+        f"The two decodes first differ at step {divergence + 1}: from there on the free-running decoder "
+        "reads its own mistake."
+    )
+
+st.subheader("How errors compound, over 1,000 fresh examples")
+
+
+@st.cache_data(show_spinner="Decoding 1,000 examples both ways…", max_entries=32)
+def _positions(key: str, _bundle) -> list[dict]:
+    return position_accuracy(_bundle)
+
+
+import pandas as pd  # noqa: E402
+
+positions = pd.DataFrame(_positions(config.key(), bundle))
+chart_with_downloads(position_accuracy_chart(positions), positions, f"positions-{config.key()}", key="positions")
+st.caption("Solid: accuracy of each position; dashed: share of sequences still right up to that position.")
+
+st.subheader("Beam search")
+width = st.select_slider("Beam width", [1, 2, 3, 4, 5, 8], value=3, key="beam_width")
+result = beam_search(bundle, source, width=width)
+dot_with_download(beam_dot(result, width), f"beam-{width}", key="beam")
+best, score = result.sequences[0]
+greedy = free.tokens[0].tolist()
+st.write(
+    f"Best: **{best}** (log probability {score:.3f}); greedy: **{greedy}**"
+    + (" — the same." if best == greedy else " — beam search found a more probable sequence.")
+)
+
+if bundle.pattern == "recursive":
+    st.subheader("Scheduled sampling")
+    st.write(
+        "Scheduled sampling trains on a mix: at each step, with a probability that falls over the epochs, the "
+        "decoder reads the truth, otherwise its own prediction, so it learns to recover from its mistakes."
+    )
+    manager = get_manager()
+    variants = {
+        "pure teacher forcing": default_config(config.task.name, config.model.arch),
+        "scheduled sampling (inverse sigmoid)": default_config(
+            config.task.name, config.model.arch, teacher_forcing="inverse-sigmoid"
+        ),
+    }
+    jobs = {name: lookup_job(run) for name, run in variants.items()}
+    missing = [name for name, job in jobs.items() if job.state != DONE]
+    if missing:
+        st.caption(f"Not trained yet: {', '.join(missing)}.")
+        if st.button("Train them in the background", key="train_schedules"):
+            for name in missing:
+                manager.request(variants[name])
+            st.rerun()
+    done = {name: job for name, job in jobs.items() if job.state == DONE}
+    if done:
+        curves = history_frame({name: job.history for name, job in done.items()})
+        chart_with_downloads(
+            training_curves_chart(curves, "Pure teacher forcing vs scheduled sampling"),
+            curves,
+            f"schedules-{config.task.name}",
+            key="schedules",
+        )
+        cols = st.columns(len(done))
+        for column, (name, job) in zip(cols, done.items(), strict=True):
+            column.metric(f"Free-running accuracy, {name}", f"{job.metrics.get('sequence_accuracy', 0):.1%}")
+code_expander("""
+from explorer.decoding import teacher_forced_decode, greedy_decode, beam_search
+forced = teacher_forced_decode(bundle, inputs, targets)   # reads the truth each step
+free = greedy_decode(bundle, inputs)                       # reads its own predictions
+result = beam_search(bundle, inputs[0], width=3)           # result.sequences, result.nodes (the tree)
+""")

@@ -1,0 +1,117 @@
+"""Autoencoder embeddings: what the LSTM autoencoder keeps of a series, in one vector."""
+
+import numpy as np
+import streamlit as st
+
+from explorer.embeddings import encode_series, neighbours, pca, projection_frame, shape_classifier, tsne
+from explorer.presets import default_config
+from explorer.streamlit_adapter import (
+    chart_with_downloads,
+    code_expander,
+    current_config,
+    model_job,
+    require_model,
+    sequence_input,
+    use_config,
+)
+from explorer.viz import projection_chart, series_chart, series_frame
+
+st.title("Autoencoder embeddings")
+st.write(
+    "An LSTM autoencoder reads a whole series into its final hidden state and must rebuild the series (or "
+    "predict its next values) from that one vector. The vector is an *embedding*: a fixed-size summary that "
+    "can be plotted, compared, and used as features for another model."
+)
+config = current_config()
+if config.model.arch != "lstm-autoencoder":
+    st.info("This page needs the LSTM autoencoder on the series task.")
+    columns = st.columns(3)
+    for column, mode in zip(columns, ("reconstruct", "predict", "composite"), strict=True):
+        column.button(
+            f"Use the {mode} autoencoder",
+            key=f"use_{mode}",
+            on_click=use_config,
+            args=(default_config("series", "lstm-autoencoder", series_mode=mode),),
+        )
+    st.stop()
+bundle = require_model(config)
+source = sequence_input(config)
+prediction = bundle.training_model.predict_on_batch(source[None, :, None])
+heads = bundle.extras.get("heads", ["reconstruct"])
+outputs = prediction if isinstance(prediction, list) else [prediction]
+lines = {
+    ("reconstruction" if head == "reconstruct" else "prediction (one step ahead)"): np.asarray(out)[0, :, 0]
+    for head, out in zip(heads, outputs, strict=True)
+}
+frame = series_frame(source, lines)
+chart_with_downloads(
+    series_chart(frame, f"{config.task.series_mode} autoencoder"), frame, f"series-{config.key()}", key="series"
+)
+other_modes = [m for m in ("reconstruct", "predict", "composite") if m != config.task.series_mode]
+st.caption("Other modes: " + ", ".join(other_modes) + " (pick them in the sidebar's parameters).")
+
+
+@st.cache_data(show_spinner="Encoding 400 generated series…", max_entries=16)
+def _encoded(key: str, _bundle):
+    encoded = encode_series(_bundle)
+    return encoded, pca(encoded.vectors), shape_classifier(encoded)
+
+
+encoded, (projected, explained), accuracy = _encoded(config.key(), bundle)
+st.subheader("Encoder vectors of 400 generated series, in 2-D")
+method = st.radio("Projection", ["PCA", "t-SNE"], horizontal=True, key="projection")
+if method == "t-SNE":
+    points = st.cache_data(show_spinner="Running t-SNE…", max_entries=8)(lambda key, _v: tsne(_v))(
+        config.key(), encoded.vectors
+    )
+else:
+    points = projected
+colour = st.selectbox("Colour by", ["shape", "frequency", "slope", "phase"], key="colour_by")
+projection = projection_frame(encoded, points)
+selected = st.session_state.get("embedding_point")
+near = neighbours(encoded.vectors, selected, 5) if selected is not None else []
+event = st.altair_chart(
+    projection_chart(projection, colour, selected, near), on_select="rerun", key="embedding_chart", width="stretch"
+)
+picked = (event or {}).get("selection", {}).get("picked") if isinstance(event, dict) else None
+if picked:
+    index = int(picked[0]["index"])
+    if index != selected:
+        st.session_state["embedding_point"] = index
+        st.rerun()
+if method == "PCA":
+    st.caption(f"The two components explain {explained.sum():.0%} of the vectors' variance.")
+index = st.number_input(
+    "Or choose a series by number", 0, len(encoded.series) - 1, value=int(selected or 0), key="embedding_index"
+)
+if index != selected:
+    st.session_state["embedding_point"] = int(index)
+    selected = int(index)
+    near = neighbours(encoded.vectors, selected, 5)
+chosen = {f"series {selected}": encoded.series[selected]}
+chosen.update({f"neighbour {n}": encoded.series[n] for n in near})
+lines = series_frame(encoded.series[selected], {k: v for k, v in chosen.items() if k != f"series {selected}"})
+chart_with_downloads(
+    series_chart(
+        lines,
+        f"series {selected} ({encoded.properties['shape'][selected]}) and its 5 nearest neighbours in embedding space",
+    ),
+    lines,
+    f"neighbours-{selected}",
+    key="neighbours",
+)
+
+st.subheader("The encoder as a feature extractor")
+cols = st.columns(3)
+cols[0].metric("Logistic regression on encoder vectors", f"{accuracy['encoder vectors']:.1%}")
+cols[1].metric("Same, on the raw first value", f"{accuracy['raw first value']:.1%}")
+cols[2].metric("Always guessing the majority", f"{accuracy['majority class']:.1%}")
+st.caption("Task: tell ramps from sines, trained on 70% of the series and scored on the held-out 30%.")
+job = model_job(config)
+code_expander("""
+from explorer.embeddings import encode_series, pca, neighbours, shape_classifier
+encoded = encode_series(bundle, count=400)     # encoded.vectors: (400, units), the encoder's final h
+points, explained = pca(encoded.vectors)       # (400, 2)
+neighbours(encoded.vectors, index=0, count=5)
+shape_classifier(encoded)                      # held-out accuracy: ramp vs sine
+""")

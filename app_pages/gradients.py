@@ -1,0 +1,78 @@
+"""Gradients: per-layer gradient norms over training, exploding gradients, and what clipping does."""
+
+import math
+
+import pandas as pd
+import streamlit as st
+
+from explorer.jobs import DONE, FAILED
+from explorer.presets import gradient_configs
+from explorer.streamlit_adapter import chart_with_downloads, code_expander, get_manager, lookup_job
+from explorer.viz import gradient_norms_chart
+
+st.title("Exploding gradients and clipping")
+st.write(
+    "Backpropagation through time multiplies one Jacobian per step. Over 30 steps, factors a little above 1 "
+    "grow into enormous gradients, and one huge update throws the weights to infinity: the loss becomes NaN. "
+    "**Clipping** caps the gradient before the update, by its norm (clipnorm) or each value (clipvalue). An "
+    "**LSTM**'s additive cell path keeps gradients from *vanishing*, but it does not stop them exploding."
+)
+st.caption(
+    "All four runs: the series autoencoder on 30-step series, 32 units, plain SGD at learning rate 1.0 "
+    "(Adam would rescale the steps and hide the effect), the same seed and data."
+)
+
+manager = get_manager()
+configs = gradient_configs()
+jobs = {name: lookup_job(config) for name, config in configs.items()}
+if any(job.state not in (DONE, FAILED) for job in jobs.values()):
+    waiting = [name for name, job in jobs.items() if job.state not in (DONE, FAILED)]
+    st.info(f"Not trained yet: {', '.join(waiting)}.")
+    if st.button("Train them in the background", key="train_gradients"):
+        for name in waiting:
+            manager.request(configs[name])
+        st.rerun()
+
+rows = []
+for name, job in jobs.items():
+    if job.state not in (DONE, FAILED):
+        continue
+    norms = job.sidecar.get("gradient_norms", [])
+    for entry in norms:
+        for layer, value in entry.items():
+            if layer in ("step", "epoch"):
+                continue
+            rows.append(
+                {
+                    "run": name,
+                    "step": entry["step"],
+                    "layer": layer,
+                    "norm": float(value) if value is not None and math.isfinite(value) else None,
+                }
+            )
+    status = job.sidecar.get("status", job.state)
+    with st.container(border=True):
+        st.markdown(f"**{name}**")
+        if status == "diverged" or job.state == FAILED:
+            st.error(f"Stopped: {job.reason or job.sidecar.get('reason', 'the loss became NaN')}")
+        elif job.history:
+            st.success(f"Trained all {len(job.history)} epochs; final loss {job.history[-1]['loss']:.4f}.")
+
+frame = pd.DataFrame(rows, columns=["run", "step", "layer", "norm"]).dropna()
+if not frame.empty:
+    st.subheader("Gradient norm per layer, measured before every update")
+    chart_with_downloads(gradient_norms_chart(frame), frame, "gradient-norms", key="norms")
+    peaks = frame.groupby("run")["norm"].max()
+    st.dataframe(
+        pd.DataFrame({"run": peaks.index, "largest gradient norm": peaks.map("{:.3g}".format)}), hide_index=True
+    )
+code_expander("""
+from explorer.presets import default_config
+from explorer.training import train
+config = default_config("series", "lstm-autoencoder", cell="rnn", activation="relu", input_length=30,
+                        output_length=30, optimizer="sgd", learning_rate=1.0, clipnorm=1.0,
+                        record_gradients=True)
+result = train(config)
+result.gradient_norms      # [{"step": 0, "epoch": 1, "encoder_0": ..., "decoder_reconstruct_0": ...}, ...]
+result.status, result.reason   # "diverged" and why, when the loss turns NaN
+""")

@@ -1,0 +1,85 @@
+"""The picked configuration as URL query parameters, both ways, with no Streamlit in sight.
+
+A shared link must reproduce the exact view, and a hand-edited or hostile link must never break the page: every
+parameter is parsed on its own, bad ones are dropped with a message, and the result is always a valid config.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+from explorer.config import RunConfig
+from explorer.presets import DEFAULT_ARCH, compatible_archs, default_config
+
+# URL parameter -> (config field, parser). Short names keep shared links readable.
+URL_FIELDS: dict[str, tuple[str, type]] = {
+    "in": ("input_length", int),
+    "out": ("output_length", int),
+    "card": ("cardinality", int),
+    "cell": ("cell", str),
+    "units": ("units", int),
+    "score": ("score", str),
+    "mode": ("series_mode", str),
+    "ep": ("epochs", int),
+    "lr": ("learning_rate", float),
+    "bs": ("batch_size", int),
+    "tf": ("teacher_forcing", str),
+}
+MAX_PARAMETER_LENGTH = 200
+
+
+def _shown(text: str) -> str:
+    return repr(text[:30] + ("…" if len(text) > 30 else ""))
+
+
+def config_from_params(params: Mapping[str, str]) -> tuple[RunConfig, list[str]]:
+    """Parse URL parameters into a valid RunConfig. Returns (config, problems in plain words)."""
+    from explorer.architectures import ARCHITECTURES
+    from explorer.tasks import TASKS
+
+    problems: list[str] = []
+    values: dict[str, Any] = {}
+    task = params.get("task")
+    if task is not None and task not in TASKS:
+        problems.append(f"unknown task {_shown(task)} in the link")
+        task = None
+    task = task or "reverse"
+    arch = params.get("arch")
+    if arch is not None and arch not in ARCHITECTURES:
+        problems.append(f"unknown architecture {_shown(arch)} in the link")
+        arch = None
+    for short, (name, kind) in URL_FIELDS.items():
+        text = params.get(short)
+        if text is None:
+            continue
+        if not isinstance(text, str) or len(text) > MAX_PARAMETER_LENGTH:
+            problems.append(f"{short} in the link is too long")
+            continue
+        try:
+            value = kind(text)
+        except ValueError:
+            problems.append(f"{short}={_shown(text)} in the link is not a valid {name}")
+            continue
+        if isinstance(value, float) and not math.isfinite(value):
+            problems.append(f"{short}={_shown(text)} in the link is not a finite number")
+            continue
+        values[name] = value
+    if arch is not None and arch not in compatible_archs(task):
+        problems.append(f"{arch} does not fit the {task} task; using {DEFAULT_ARCH[task]}")
+        arch = None
+    arch = arch or DEFAULT_ARCH[task]
+    try:
+        return default_config(task, arch, **values), problems
+    except ValueError as error:
+        problems.append(f"the link's settings were not valid ({error}); showing the defaults")
+        return default_config(task, arch), problems
+
+
+def params_from_config(config: RunConfig) -> dict[str, str]:
+    params = {"task": config.task.name, "arch": config.model.arch}
+    for short, (name, _) in URL_FIELDS.items():
+        section = next(s for s in (config.task, config.model, config.train) if hasattr(s, name))
+        params[short] = str(getattr(section, name))
+    return params
