@@ -9,7 +9,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import streamlit as st
 
-from explorer.streamlit_adapter import picker, presenter_mode
+from explorer.streamlit_adapter import picker, presenter_controls, presenter_mode
 
 st.set_page_config(page_title="Seq2Seq Explorer", page_icon="🔁", layout="wide")
 
@@ -34,3 +34,4 @@ navigation = st.navigation(PAGES, position="top" if st.query_params.get("present
 picker()
 presenter_mode()
 navigation.run()
+presenter_controls()

@@ -17,6 +17,7 @@ from explorer.streamlit_adapter import (
     require_model,
     sequence_input,
     step_cursor,
+    url_control,
 )
 from explorer.tasks import get_task
 from explorer.viz import decode_steps_frame, history_frame, position_accuracy_chart, training_curves_chart
@@ -78,7 +79,7 @@ chart_with_downloads(position_accuracy_chart(positions), positions, f"positions-
 st.caption("Solid: accuracy of each position; dashed: share of sequences still right up to that position.")
 
 st.subheader("Beam search")
-width = st.select_slider("Beam width", [1, 2, 3, 4, 5, 8], value=3, key="beam_width")
+width = url_control(st.select_slider, "Beam width", [1, 2, 3, 4, 5, 8], key="beam_width", param="beam", default=3)
 result = beam_search(bundle, source, width=width)
 dot_with_download(beam_dot(result, width), f"beam-{width}", key="beam")
 best, score = result.sequences[0]

@@ -9,9 +9,13 @@ from explorer.streamlit_adapter import (
     chart_with_downloads,
     code_expander,
     current_config,
+    figure_shown,
     model_job,
+    remember_point,
+    remembered_point,
     require_model,
     sequence_input,
+    url_control,
     use_config,
 )
 from explorer.viz import projection_chart, series_chart, series_frame
@@ -59,20 +63,31 @@ def _encoded(key: str, _bundle):
 
 encoded, (projected, explained), accuracy = _encoded(config.key(), bundle)
 st.subheader("Encoder vectors of 400 generated series, in 2-D")
-method = st.radio("Projection", ["PCA", "t-SNE"], horizontal=True, key="projection")
+method = url_control(
+    st.radio, "Projection", ["PCA", "t-SNE"], key="projection", param="proj", default="PCA", horizontal=True
+)
 if method == "t-SNE":
     points = st.cache_data(show_spinner="Running t-SNE…", max_entries=8)(lambda key, _v: tsne(_v))(
         config.key(), encoded.vectors
     )
 else:
     points = projected
-colour = st.selectbox("Colour by", ["shape", "frequency", "slope", "phase"], key="colour_by")
-projection = projection_frame(encoded, points)
-selected = st.session_state.get("embedding_point")
-near = neighbours(encoded.vectors, selected, 5) if selected is not None else []
-event = st.altair_chart(
-    projection_chart(projection, colour, selected, near), on_select="rerun", key="embedding_chart", width="stretch"
+colour = url_control(
+    st.selectbox,
+    "Colour by",
+    ["shape", "frequency", "slope", "phase"],
+    key="colour_by",
+    param="colour",
+    default="shape",
 )
+projection = projection_frame(encoded, points)
+selected = remembered_point("embedding_point", "point", len(encoded.series))
+near = neighbours(encoded.vectors, selected, 5) if selected is not None else []
+event = None
+if figure_shown():
+    event = st.altair_chart(
+        projection_chart(projection, colour, selected, near), on_select="rerun", key="embedding_chart", width="stretch"
+    )
 picked = (event or {}).get("selection", {}).get("picked") if isinstance(event, dict) else None
 if picked:
     index = int(picked[0]["index"])
@@ -85,9 +100,9 @@ index = st.number_input(
     "Or choose a series by number", 0, len(encoded.series) - 1, value=int(selected or 0), key="embedding_index"
 )
 if index != selected:
-    st.session_state["embedding_point"] = int(index)
     selected = int(index)
     near = neighbours(encoded.vectors, selected, 5)
+remember_point("embedding_point", "point", selected)
 chosen = {f"series {selected}": encoded.series[selected]}
 chosen.update({f"neighbour {n}": encoded.series[n] for n in near})
 lines = series_frame(encoded.series[selected], {k: v for k, v in chosen.items() if k != f"series {selected}"})

@@ -13,6 +13,7 @@ from explorer.streamlit_adapter import (
     require_model,
     sequence_input,
     step_cursor,
+    url_control,
 )
 from explorer.tasks import get_task
 
@@ -43,11 +44,14 @@ dot_with_download(folded_dot(config), f"folded-{config.model.arch}", key="folded
 st.subheader("Unrolled over your input")
 mode = "inference"
 if bundle.pattern == "recursive":
-    mode = st.radio(
+    mode = url_control(
+        st.radio,
         "Decoder reads",
         ["inference", "training"],
-        horizontal=True,
         key="graph_mode",
+        param="reads",
+        default="inference",
+        horizontal=True,
         format_func=lambda m: {
             "inference": "its own predictions (inference)",
             "training": "the true previous symbol (teacher forcing, training)",

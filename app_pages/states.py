@@ -12,6 +12,7 @@ from explorer.streamlit_adapter import (
     require_model,
     sequence_input,
     step_cursor,
+    url_control,
 )
 from explorer.tasks import get_task
 from explorer.viz import gates_chart, gates_frame, state_heatmap_chart, states_frame, unit_lines_chart
@@ -30,7 +31,15 @@ source = sequence_input(config)
 inputs = source[None] if task.values == "tokens" else source[None, :, None]
 traced = probe(bundle, inputs)
 names = [f"{layer.name} ({layer.role})" for layer in traced.layers]
-choice = st.selectbox("Layer", range(len(names)), format_func=lambda i: names[i], key="states_layer")
+choice = url_control(
+    st.selectbox,
+    "Layer",
+    range(len(names)),
+    key="states_layer",
+    param="layer",
+    default=0,
+    format_func=lambda i: names[i],
+)
 layer = traced.layers[choice]
 step = step_cursor(layer.hidden.shape[1], "Time step of this layer")
 
@@ -85,8 +94,14 @@ if config.model.bidirectional:
     )
 
 st.subheader("Units over time")
-units = st.multiselect(
-    "Units", list(range(1, layer.hidden.shape[-1] + 1)), default=[1, 2, 3][: layer.hidden.shape[-1]], key="states_units"
+units = url_control(
+    st.multiselect,
+    "Units",
+    range(1, layer.hidden.shape[-1] + 1),
+    key="states_units",
+    param="units_shown",
+    default=[1, 2, 3][: layer.hidden.shape[-1]],
+    many=True,
 )
 if units:
     chart_with_downloads(

@@ -263,27 +263,146 @@ PRESENTER_CSS = """
 
 
 def presenter_mode() -> bool:
-    """`?present=1`: large type, no sidebar, no download clutter, for a projector. Shown as a toggle too."""
+    """`?present=1`: large type, no sidebar, no download clutter, one figure at a time, for a projector.
+
+    Figures are stepped through with the Previous/Next buttons or the arrow keys (← →); the figure number is kept
+    in the URL as `fig`, so a teacher can prepare a link to the exact figure. Shown as a sidebar toggle too.
+    """
     on = st.query_params.get("present") == "1"
     if (
         st.sidebar.toggle(
             "Presenter mode",
             value=on,
             key="presenter",
-            help="Large type and no sidebar for a projector; leave with the link's ?present=0.",
+            help="Large type, no sidebar and one figure at a time for a projector; leave with ?present=0.",
         )
         != on
     ):
         st.query_params["present"] = "0" if on else "1"
         st.rerun()
+    state = st.session_state
+    state["_figures_seen"] = 0
+    state["_presenting"] = on
     if on:
         st.html(PRESENTER_CSS)
-        st.caption("Presenter mode: remove `present=1` from the address (or set it to 0) to get the sidebar back.")
+        if "figure" not in state:
+            state["figure"] = _int_param("fig", 1, 1, 10_000)
+        state["_figure_bar"] = st.container()
     return on
+
+
+def presenter_controls() -> None:
+    """After the page ran: the figure stepper of presenter mode (the page's figures are counted by now)."""
+    state = st.session_state
+    if not state.get("_presenting"):
+        return
+    total = state.get("_figures_seen", 0)
+    with state.pop("_figure_bar"):
+        if total == 0:
+            st.caption("Presenter mode: this page has no figures. Remove `present=1` from the address to leave.")
+            return
+        shown = min(max(1, state["figure"]), total)
+        if shown != state["figure"]:  # a link or an earlier page asked for a figure this page does not have
+            state["figure"] = shown
+            st.rerun()
+        left, middle, right = st.columns([1, 2, 1], vertical_alignment="center")
+        left.button(
+            "◀ Previous",
+            key="figure_previous",
+            on_click=_step_figure,
+            args=(-1, total),
+            disabled=shown == 1,
+            shortcut="Left",
+            width="stretch",
+        )
+        middle.markdown(f"**Figure {shown} of {total}** · ← → to step · `present=0` in the address to leave")
+        right.button(
+            "Next ▶",
+            key="figure_next",
+            on_click=_step_figure,
+            args=(1, total),
+            disabled=shown == total,
+            shortcut="Right",
+            width="stretch",
+        )
+    if st.query_params.get("fig") != str(shown):
+        st.query_params["fig"] = str(shown)
+
+
+def _step_figure(delta: int, total: int) -> None:
+    state = st.session_state
+    state["figure"] = min(max(1, min(state["figure"], total) + delta), total)
+
+
+def figure_shown() -> bool:
+    """Count a figure of the page; in presenter mode only the chosen one is drawn (the others return False)."""
+    state = st.session_state
+    state["_figures_seen"] = state.get("_figures_seen", 0) + 1
+    return not state.get("_presenting") or state["_figures_seen"] == state.get("figure", 1)
+
+
+def _int_param(name: str, default: int, low: int, high: int) -> int:
+    try:
+        return min(max(low, int(st.query_params.get(name, default))), high)
+    except (TypeError, ValueError):
+        return default
+
+
+# -- page controls kept in the URL ----------------------------------------------------------------------------
+
+
+def remembered_point(key: str, param: str, count: int) -> int | None:
+    """An index into `count` items picked on a chart: this session's pick, else the link's, else None."""
+    state = st.session_state
+    if key not in state and st.query_params.get(param) is not None:
+        state[key] = _int_param(param, 0, 0, count - 1)
+    value = state.get(key)
+    return value if isinstance(value, int) and 0 <= value < count else None
+
+
+def remember_point(key: str, param: str, value: int | None) -> None:
+    if value is None:
+        return
+    st.session_state[key] = int(value)
+    if st.query_params.get(param) != str(value):
+        st.query_params[param] = str(value)
+
+
+def url_control(widget, label: str, options, *, key: str, param: str, default, many: bool = False, **kwargs):
+    """A choice widget (radio, selectbox, select_slider, multiselect) whose value is kept in the URL as `param`.
+
+    The first run of a session takes the value from the link when it is one of `options` (else `default`); later
+    runs keep the user's choice and write it back, so a shared link or a reload shows the same view. A remembered
+    value that is no longer among the options (another model, fewer units) falls back to `default`.
+    """
+    state = st.session_state
+    options = list(options)
+    names = {str(option): option for option in options}
+
+    def valid(value) -> bool:
+        if many:
+            return isinstance(value, list) and all(str(v) in names for v in value)
+        return str(value) in names
+
+    if key not in state:
+        raw = st.query_params.get(param)
+        if raw is not None:
+            state[key] = [names[p] for p in raw.split(",") if p in names] if many else names.get(raw, default)
+        else:
+            state[key] = default
+    if not valid(state[key]):
+        state[key] = default
+    value = widget(label, options, key=key, **kwargs)
+    text = ",".join(str(v) for v in value) if many else str(value)
+    if st.query_params.get(param) != text:
+        st.query_params[param] = text
+    return value
 
 
 def chart_with_downloads(chart: alt.TopLevelMixin, data: pd.DataFrame, name: str, key: str | None = None):
     """Show an Altair chart with PNG, SVG and CSV downloads of it (vl-convert renders without a browser)."""
+    if not figure_shown():
+        return
     st.altair_chart(chart, width="stretch")
     key = key or name
     columns = st.columns(3)
@@ -323,6 +442,9 @@ def _render(spec: str, kind: str) -> bytes:
 
 
 def dot_with_download(dot: str, name: str, key: str | None = None) -> None:
+    """Show a Graphviz figure with a download of its DOT source."""
+    if not figure_shown():
+        return
     st.graphviz_chart(dot, width="stretch")
     st.download_button(
         "DOT source",

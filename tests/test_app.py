@@ -288,9 +288,85 @@ def test_gradients_page_shows_the_explosion_and_the_cures():
     assert any("NaN" in error.value for error in app.error)
 
 
-def test_presenter_mode_enlarges_type_and_hides_the_sidebar():
-    app = open_app("app_pages/train.py", present="1")
-    assert any("Presenter mode" in c.value for c in app.caption)
+def _param(app, name):
+    value = app.query_params.get(name)
+    return value[0] if isinstance(value, list) else value
+
+
+def _figure_counter(app) -> tuple[int, int]:
+    found = re.search(r"Figure (\d+) of (\d+)", " ".join(m.value for m in app.markdown))
+    assert found, [m.value for m in app.markdown]
+    return int(found.group(1)), int(found.group(2))
+
+
+def test_presenter_mode_shows_one_figure_at_a_time_and_steps_through_them():
+    app = open_app("app_pages/graph.py", task="reverse", arch="teacher-forcing", present="1")
     assert app.sidebar.toggle(key="presenter").value is True
+    assert any("display: none" in h.proto.body for h in app.get("html"))  # the sidebar is hidden by CSS
+    # One figure is drawn, and the stepper counts all of the page's figures.
+    shown, total = _figure_counter(app)
+    assert (shown, total, len(app.get("graphviz_chart"))) == (1, 4, 1)  # folded, unrolled, three models, backward
+    first = app.get("graphviz_chart")[0].proto.spec
+    assert app.button(key="figure_previous").disabled
+    app.button(key="figure_next").click().run()
+    assert not app.exception
+    assert _figure_counter(app) == (2, 4)
+    assert len(app.get("graphviz_chart")) == 1 and app.get("graphviz_chart")[0].proto.spec != first
+    assert _param(app, "fig") == "2"
+    # Leaving presenter mode shows every figure again.
     app.sidebar.toggle(key="presenter").set_value(False).run()
-    assert app.query_params["present"] in ("0", ["0"])
+    assert _param(app, "present") == "0"
+    assert len(app.get("graphviz_chart")) == total
+
+
+def test_presenter_link_to_a_figure_past_the_last_shows_the_last():
+    app = open_app("app_pages/states.py", task="reverse", arch="teacher-forcing", present="1", fig="99")
+    assert len(app.get("vega_lite_chart")) == 1
+    shown, total = _figure_counter(app)
+    assert shown == total >= 3 and _param(app, "fig") == str(total)
+    assert app.button(key="figure_next").disabled
+
+
+AUTOENCODER = {"task": "series", "arch": "lstm-autoencoder"}
+
+
+@pytest.mark.parametrize(
+    ("page", "params", "key", "expected"),
+    [
+        ("app_pages/graph.py", {"reads": "training"}, "graph_mode", "training"),
+        ("app_pages/decoding.py", {"beam": "5"}, "beam_width", 5),
+        ("app_pages/states.py", {"units_shown": "2,4"}, "states_units", [2, 4]),
+        (
+            "app_pages/embeddings.py",
+            {"task": "series", "arch": "lstm-autoencoder", "proj": "t-SNE"},
+            "projection",
+            "t-SNE",
+        ),
+        (
+            "app_pages/embeddings.py",
+            {"task": "series", "arch": "lstm-autoencoder", "colour": "slope"},
+            "colour_by",
+            "slope",
+        ),
+    ],
+)
+def test_page_controls_come_from_the_url_and_go_back_to_it(page, params, key, expected):
+    base = {"task": "reverse", "arch": "teacher-forcing"}
+    app = open_app(page, **{**base, **params})
+    assert app.session_state[key] == expected
+    url_name, url_value = next((k, v) for k, v in params.items() if k not in base)
+    assert _param(app, url_name) == url_value
+
+
+def test_a_page_control_link_with_a_bad_value_falls_back_quietly():
+    app = open_app("app_pages/decoding.py", task="reverse", arch="teacher-forcing", beam="banana")
+    assert app.session_state["beam_width"] == 3
+    assert _param(app, "beam") == "3"
+
+
+def test_the_picked_embedding_point_is_kept_in_the_url():
+    app = open_app("app_pages/embeddings.py", task="series", arch="lstm-autoencoder", point="7")
+    assert app.number_input(key="embedding_index").value == 7
+    app.number_input(key="embedding_index").set_value(12).run()
+    assert not app.exception
+    assert _param(app, "point") == "12"
