@@ -71,9 +71,12 @@ class ModelStore:
         """Save into the cache directory. Returns None, or why it could not be saved (the model stays usable)."""
         try:
             save_bundle(bundle, self.cache_dir, metadata)
-        except OSError as error:
+        except OSError as error:  # read-only, full disk, a file where the folder should be, ...
             log.warning("could not save model %s to %s: %s", bundle.config.key(), self.cache_dir, error)
             return f"could not save to {self.cache_dir}: {error.strerror or error}"
+        except Exception as error:  # a serializer that wraps the I/O error: still never lose the trained model
+            log.warning("could not save model %s to %s: %r", bundle.config.key(), self.cache_dir, error)
+            return f"could not save to {self.cache_dir}: {error}"
         return None
 
     def discard(self, key: str) -> None:

@@ -83,7 +83,11 @@ def save_bundle(bundle: ModelBundle, directory: Path | str, metadata: dict[str, 
         "weights_sha256": digest,
         **metadata,
     }
-    atomic_write_bytes(sidecar_path, json.dumps(sidecar, indent=1, sort_keys=True, default=float).encode("utf-8"))
+    try:
+        atomic_write_bytes(sidecar_path, json.dumps(sidecar, indent=1, sort_keys=True, default=float).encode("utf-8"))
+    except BaseException:
+        weights_path.unlink(missing_ok=True)  # a model without its sidecar is never served: do not leave it behind
+        raise
     return sidecar_path
 
 

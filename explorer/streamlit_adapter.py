@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import json
+import threading
 from typing import Any
 
 import altair as alt
@@ -35,9 +36,34 @@ def _options(choices: tuple, current) -> list:
 LUONG_SCORES = ("dot", "general", "concat")
 
 
+def _spare_training_threads() -> bool:
+    """Stop Streamlit from resetting Keras after every script run; True when its hook was found and replaced.
+
+    After each run (a fragment's rerun while a student watches training included) Streamlit calls
+    `keras.backend.clear_session()`, which clears TensorFlow's kernel cache and runs a full garbage collection
+    while our trainer threads are mid-epoch: measured, a training run took 3.0x as long with that happening
+    every 0.5 s. This app never builds Keras models in the script thread (the job manager owns them), so
+    there is no per-run Keras state to clear. `.streamlit/config.toml` turns off the other per-run full
+    collection (`runner.postScriptGC`).
+    """
+    try:
+        from streamlit.runtime.scriptrunner import script_runner
+    except ImportError:  # a Streamlit without the module: nothing to undo
+        return False
+    if not callable(getattr(script_runner, "_clean_problem_modules", None)):
+        return False
+    script_runner._clean_problem_modules = _no_keras_reset
+    return True
+
+
+def _no_keras_reset() -> None:
+    """Stands in for Streamlit's per-run clean-up, whose only other target (matplotlib) this app does not use."""
+
+
 @st.cache_resource(show_spinner=False)
 def get_manager() -> JobManager:
     """One job manager per server process, shared by every browser session."""
+    _spare_training_threads()
     return JobManager()
 
 
@@ -406,10 +432,9 @@ def chart_with_downloads(chart: alt.TopLevelMixin, data: pd.DataFrame, name: str
     st.altair_chart(chart, width="stretch")
     key = key or name
     columns = st.columns(3)
-    spec = chart.to_json()
     columns[0].download_button(
         "PNG",
-        data=lambda: _render(spec, "png"),
+        data=lambda: _render(chart, "png"),
         file_name=f"{name}.png",
         mime="image/png",
         key=f"{key}_png",
@@ -417,7 +442,7 @@ def chart_with_downloads(chart: alt.TopLevelMixin, data: pd.DataFrame, name: str
     )
     columns[1].download_button(
         "SVG",
-        data=lambda: _render(spec, "svg"),
+        data=lambda: _render(chart, "svg"),
         file_name=f"{name}.svg",
         mime="image/svg+xml",
         key=f"{key}_svg",
@@ -433,12 +458,30 @@ def chart_with_downloads(chart: alt.TopLevelMixin, data: pd.DataFrame, name: str
     )
 
 
-def _render(spec: str, kind: str) -> bytes:
+def _altair_lock():
+    """Altair's data transformer and theme are process-wide; Streamlit switches them for every chart it sends,
+    under this lock. Serialising a chart ourselves while another session's chart is being sent must take it too,
+    or ours runs with Streamlit's transformer half switched in (seen in the 30-user load test)."""
+    try:
+        from streamlit.elements.vega_charts import _altair_globals_lock
+
+        return _altair_globals_lock
+    except ImportError:  # a Streamlit without it: serialise among our own calls at least
+        return _FALLBACK_ALTAIR_LOCK
+
+
+_FALLBACK_ALTAIR_LOCK = threading.Lock()
+
+
+def _render(chart: alt.TopLevelMixin, kind: str) -> bytes:
+    """The chart as PNG or SVG, made only when its download button is clicked."""
     import vl_convert
 
+    with _altair_lock():
+        spec = chart.to_dict()
     if kind == "png":
-        return vl_convert.vegalite_to_png(json.loads(spec), scale=2)
-    return vl_convert.vegalite_to_svg(json.loads(spec)).encode("utf-8")
+        return vl_convert.vegalite_to_png(spec, scale=2)
+    return vl_convert.vegalite_to_svg(spec).encode("utf-8")
 
 
 def dot_with_download(dot: str, name: str, key: str | None = None) -> None:

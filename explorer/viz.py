@@ -300,22 +300,21 @@ def gradient_steps_chart(frame: pd.DataFrame) -> alt.Chart:
 
 
 def decode_steps_frame(source_targets, forced, free) -> pd.DataFrame:
-    """Side-by-side per-step table: target, teacher-forced choice and probability, free-running ditto."""
+    """Side-by-side per-step table: target, teacher-forced choice and probability, free-running ditto.
+
+    The "reads" columns (what the decoder was fed at each step) only exist for decoders that read a previous
+    symbol; stacked and RepeatVector models produce every step in one pass and have none.
+    """
     targets = np.asarray(source_targets)
     rows = []
     for step in range(len(targets)):
-        rows.append(
-            {
-                "step": step + 1,
-                "target": int(targets[step]),
-                "teacher-forced reads": int(forced.fed_tokens[0, step]),
-                "teacher-forced says": int(forced.tokens[0, step]),
-                "p (teacher-forced)": float(forced.confidence[0, step]),
-                "free-running reads": int(free.fed_tokens[0, step]),
-                "free-running says": int(free.tokens[0, step]),
-                "p (free-running)": float(free.confidence[0, step]),
-            }
-        )
+        row = {"step": step + 1, "target": int(targets[step])}
+        for name, trace in (("teacher-forced", forced), ("free-running", free)):
+            if trace.fed_tokens is not None:
+                row[f"{name} reads"] = int(trace.fed_tokens[0, step])
+            row[f"{name} says"] = int(trace.tokens[0, step])
+            row[f"p ({name})"] = float(trace.confidence[0, step])
+        rows.append(row)
     return pd.DataFrame(rows)
 
 

@@ -55,6 +55,19 @@ def test_every_page_runs_without_exception(page):
     assert app.title[0].value
 
 
+@pytest.mark.parametrize("arch", sorted(ARCHITECTURES))
+def test_every_page_runs_with_every_architecture(arch):
+    """One session per architecture (on its default task) walks through every page: nothing may raise."""
+    from explorer.presets import DEFAULT_TASK
+
+    app = open_app(task=DEFAULT_TASK[arch], arch=arch)
+    for page in PAGES:
+        app.switch_page(page).run()
+        assert not app.exception, (page, [e.value for e in app.exception])
+        assert app.title[0].value
+        assert app.query_params["arch"] in (arch, [arch]), page  # the page kept the pick
+
+
 def test_home_shows_every_problem_kind_and_the_loaded_model():
     app = open_app()
     labels = [button.label for button in app.button]
@@ -370,3 +383,46 @@ def test_the_picked_embedding_point_is_kept_in_the_url():
     app.number_input(key="embedding_index").set_value(12).run()
     assert not app.exception
     assert _param(app, "point") == "12"
+
+
+def test_script_runs_do_not_reset_keras_under_the_training_threads(monkeypatch):
+    """Streamlit resets Keras after every run unless the app stops it; a reset stalls background training."""
+    import keras
+
+    resets = []
+    monkeypatch.setattr(keras.backend, "clear_session", lambda *args, **kwargs: resets.append(args))
+    app = open_app("app_pages/train.py")
+    app.run()
+    assert resets == []
+
+
+def test_chart_downloads_render_png_and_svg_while_streamlit_sends_charts_from_other_threads():
+    """The PNG/SVG are made on click, from the chart, while other sessions' charts go through Altair's globals."""
+    import threading
+
+    import altair as alt
+    import pandas as pd
+    from streamlit.elements.vega_charts import _altair_globals_lock
+
+    from explorer.streamlit_adapter import _render
+
+    chart = alt.Chart(pd.DataFrame({"x": [1, 2, 3], "y": [3, 1, 2]})).mark_line().encode(x="x", y="y")
+    alt.data_transformers.register("other_session", lambda data, datasets: {"name": "elsewhere"})
+    stop = threading.Event()
+
+    def another_session_sending_charts():
+        while not stop.is_set():
+            with _altair_globals_lock, alt.data_transformers.enable("other_session", datasets={}):
+                time.sleep(0.001)
+
+    sender = threading.Thread(target=another_session_sending_charts)
+    sender.start()
+    try:
+        svgs = [_render(chart, "svg") for _ in range(5)]
+        png = _render(chart, "png")
+    finally:
+        stop.set()
+        sender.join()
+    assert png.startswith(b"\x89PNG")
+    assert all(svg.lstrip().startswith(b"<svg") for svg in svgs)
+    assert all(b'aria-roledescription="line mark" d="M0,0L150,200L300,100"' in svg for svg in svgs)  # our data

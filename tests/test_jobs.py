@@ -15,6 +15,7 @@ import pytest
 from conftest import tiny_config
 
 from explorer.cache import ModelStore
+from explorer.decoding import greedy_decode
 from explorer.jobs import CANCELLED, DONE, FAILED, JobManager
 from explorer.storage import CorruptModelError, load_bundle, paths_for, save_bundle
 from explorer.training import train
@@ -148,6 +149,44 @@ def test_an_unwritable_cache_still_serves_the_model_and_says_so(tmp_path):
     job = manager.request(tiny_config("reverse", "teacher-forcing", epochs=1))
     assert job.wait(60) and job.state == DONE and job.bundle is not None
     assert job.save_error and "could not save" in job.save_error
+
+
+@pytest.mark.parametrize("stage", ["model file", "sidecar"])
+def test_a_full_disk_still_serves_the_model_says_so_and_leaves_nothing_behind(tmp_path, monkeypatch, stage):
+    """ENOSPC part-way through the model file, or after it while writing the sidecar."""
+    import errno
+
+    import keras
+
+    from explorer import storage
+
+    def no_space(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    if stage == "model file":
+        real_save = keras.Model.save
+
+        def half_written(model, path, *args, **kwargs):
+            real_save(model, path, *args, **kwargs)
+            Path(path).write_bytes(Path(path).read_bytes()[:100])  # what fitted on the disk
+            no_space()
+
+        monkeypatch.setattr(keras.Model, "save", half_written)
+    else:
+        monkeypatch.setattr(storage, "atomic_write_bytes", no_space)
+    store = ModelStore(tmp_path / "none", tmp_path / "cache")
+    config = tiny_config("reverse", "teacher-forcing", epochs=1)
+    job = JobManager(store).request(config)
+    assert job.wait(60) and job.state == DONE and job.bundle is not None
+    assert "No space left on device" in job.save_error
+    source = np.arange(1, config.task.input_length + 1)[None] % config.task.cardinality + 1
+    assert greedy_decode(job.bundle, source).tokens.shape == (1, config.task.output_length)  # usable in memory
+    assert list((tmp_path / "cache").iterdir()) == []  # no temporary, no model without its sidecar
+    assert store.lookup(config) is None
+    monkeypatch.undo()  # space again: the next request trains and saves
+    again = JobManager(store).request(config)
+    assert again.wait(60) and again.state == DONE and again.save_error is None
+    assert store.lookup(config) is not None
 
 
 def _saved(store, **overrides):

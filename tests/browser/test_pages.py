@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import NamedTuple
 from urllib.parse import parse_qs, urlparse
 
 import pytest
@@ -18,20 +19,55 @@ PROBLEM_KINDS = ["Prediction", "Classification", "Generation", "Sequence-to-sequ
 # (an `svg` from d3-graphviz with one `g.node` per node).
 VEGA = '[data-testid="stVegaLiteChart"]'
 GRAPHVIZ = '[data-testid="stGraphVizChart"]'
+# One drawn datum (a point, a line, a bar, a cell) of an Altair chart: vega's mark groups hold one item each.
+DATA_MARK = "svg g.role-mark > *"
 CHART_TIMEOUT_MS = 60_000
 TRAIN_TIMEOUT_MS = 120_000
 
 # A pretrained configuration: an attention model, so every page has something to draw.
 PRETRAINED = "task=copy-first-k&arch=bahdanau"
+# The decoding page with both of its scheduled-sampling variants shipped pretrained (reverse x teacher-forcing).
+DECODING = "task=reverse&arch=teacher-forcing"
+# The embeddings page needs the series task with the LSTM autoencoder (reconstruct mode ships pretrained).
+EMBEDDINGS = "task=series&arch=lstm-autoencoder"
 
-# page -> (url path, title, at least this many Altair charts, at least this many graphviz charts).
+
+class PageCase(NamedTuple):
+    path: str  # the page's url_path
+    title: str  # its H1, exactly as rendered
+    vega: int  # at least this many Altair charts
+    graphviz: int  # at least this many graphviz charts
+    query: str = PRETRAINED  # the link it is opened with: a configuration with a shipped pretrained model
+    marker: str | None = "shipped pretrained model"  # text that shows the page found its model(s)
+
+
 PAGES = {
-    "home": ("", "Seq2Seq Explorer", 0, 0),
-    "train": ("train", "Train & Compare", 4, 0),  # training curves, comparison bars and curves, length curves
-    "graph": ("graph", "Unrolled graph", 0, 4),  # folded, unrolled, three models, backward
-    "states": ("states", "Hidden states, cell states and gates", 4, 0),  # hidden, cell, gates, units over time
-    "attention": ("attention", "Attention", 3, 0),  # heatmap, one step's bars, accuracy by length
+    "home": PageCase("", "Seq2Seq Explorer", 0, 0, marker=None),
+    # training curves, comparison bars and curves, length curves
+    "train": PageCase("train", "Train & Compare", 4, 0),
+    "graph": PageCase("graph", "Unrolled graph", 0, 4),  # folded, unrolled, three models, backward
+    "states": PageCase("states", "Hidden states, cell states and gates", 4, 0),  # hidden, cell, gates, units
+    "attention": PageCase("attention", "Attention", 3, 0),  # heatmap, one step's bars, accuracy by length
+    # accuracy by output position, scheduled sampling vs teacher forcing; the beam-search tree
+    "decoding": PageCase("decoding", "Decoding", 2, 1, query=DECODING),
+    # series and its reconstruction, the 2-D projection, a series and its neighbours. `colour=frequency`: the
+    # default colouring by shape draws no points (see test_embedding_projection_draws_its_points_by_default).
+    "embeddings": PageCase("embeddings", "Autoencoder embeddings", 3, 0, query=f"{EMBEDDINGS}&colour=frequency"),
+    # per-layer gradient norms of the four runs (one faceted chart); the page ignores the picked configuration
+    "gradients": PageCase(
+        "gradients", "Exploding gradients and clipping", 1, 0, marker="SimpleRNN (ReLU), clipnorm 1.0"
+    ),
 }
+NAV_TITLES = (
+    "Welcome",
+    "Train & Compare",
+    "Unrolled graph",
+    "States & gates",
+    "Attention",
+    "Decoding",
+    "Autoencoder embeddings",
+    "Gradients",
+)
 
 
 def _main(page):
@@ -53,8 +89,8 @@ def assert_charts_render(page, vega: int = 0, graphviz: int = 0, timeout_ms: int
         chart = charts.nth(i)
         drawn = chart.locator("svg, canvas").first
         expect(drawn).to_be_attached(timeout=timeout_ms)
-        if chart.locator("canvas").count() == 0:  # SVG renderer: it must hold marks, not just an empty frame
-            expect(chart.locator("svg .role-mark").first).to_be_attached(timeout=timeout_ms)
+        if chart.locator("canvas").count() == 0:  # SVG renderer: it must draw data marks, not just axes
+            expect(chart.locator(DATA_MARK).first).to_be_attached(timeout=timeout_ms)
         box = drawn.bounding_box()
         assert box and box["width"] > 50 and box["height"] > 50, f"Altair chart {i + 1} is drawn at size {box}"
     graphs = main.locator(GRAPHVIZ)
@@ -67,6 +103,16 @@ def assert_charts_render(page, vega: int = 0, graphviz: int = 0, timeout_ms: int
 
 def _query(page) -> dict[str, list[str]]:
     return parse_qs(urlparse(page.url).query)
+
+
+def _sidebar_select(page, label: str):
+    """A sidebar selectbox: Streamlit 1.67 draws it as a combobox whose *value* (not text) is the choice."""
+    return page.get_by_test_id("stSidebar").get_by_role("combobox", name=label, exact=True)
+
+
+def _expect_choice(select, option: str) -> None:
+    """The selectbox shows `option` (the sidebar formats tasks as `name · kind`)."""
+    expect(select).to_have_value(re.compile(rf"^{re.escape(option)}( ·|$)"))
 
 
 def test_home_page_renders(app_server, browser_page):
@@ -87,7 +133,7 @@ def test_home_page_renders(app_server, browser_page):
     expect(main.get_by_test_id("stMetric").first).to_be_visible()
     # Every page is in the sidebar navigation.
     nav = page.get_by_test_id("stSidebarNav")
-    for title in ("Welcome", "Train & Compare", "Unrolled graph", "States & gates", "Attention"):
+    for title in NAV_TITLES:
         expect(nav.get_by_text(title, exact=True)).to_be_visible()
 
     assert_no_exception(page)
@@ -96,26 +142,29 @@ def test_home_page_renders(app_server, browser_page):
 @pytest.mark.parametrize("name", list(PAGES))
 def test_page_opens_by_url_and_its_charts_render(app_server, browser_page, name):
     """Each page, opened by link with a pretrained configuration, runs to the end and draws all its charts."""
-    path, title, vega, graphviz = PAGES[name]
+    case = PAGES[name]
     page = browser_page
-    page.goto(f"{app_server}/{path}?{PRETRAINED}")
+    page.goto(f"{app_server}/{case.path}?{case.query}")
     wait_for_app(page)
 
     main = _main(page)
-    expect(main.get_by_role("heading", name=title, level=1)).to_be_visible()
+    expect(main.get_by_role("heading", name=case.title, level=1)).to_be_visible()
     # The link's configuration is the one picked, and it stays in the URL (completed with the other fields).
-    expect(page.get_by_test_id("stSidebar").get_by_test_id("stSelectbox").filter(has_text="Task")).to_contain_text(
-        "copy-first-k"
-    )
+    wanted = {key: values[0] for key, values in parse_qs(case.query).items()}
+    _expect_choice(_sidebar_select(page, "Task"), wanted["task"])
+    _expect_choice(_sidebar_select(page, "Architecture"), wanted["arch"])
     query = _query(page)
-    assert query["task"] == ["copy-first-k"] and query["arch"] == ["bahdanau"], page.url
-    # A pretrained model was found: no "has no trained model yet" notice.
+    for key, value in wanted.items():
+        assert query.get(key) == [value], f"{key}={value} not kept in {page.url}"
+    assert {"in", "out", "units", "ep", "lr", "bs"} <= set(query), f"the configuration is not completed in {page.url}"
+    # A pretrained model was found: no "has no trained model yet" / "Not trained yet" notice.
     expect(main.get_by_text("has no trained model yet")).to_have_count(0)
+    expect(main.get_by_text("Not trained yet")).to_have_count(0)
     if name == "home":
         expect(main.get_by_test_id("stMetric").filter(has_text="Exact-sequence accuracy")).to_be_visible()
-    else:
-        expect(main.get_by_text("shipped pretrained model").first).to_be_visible()
-    assert_charts_render(page, vega=vega, graphviz=graphviz)
+    if case.marker:
+        expect(main.get_by_text(case.marker).first).to_be_visible()
+    assert_charts_render(page, vega=case.vega, graphviz=case.graphviz)
     assert_no_exception(page)
     save_screenshot(page, name)
 
@@ -128,14 +177,14 @@ def test_changing_the_task_in_the_sidebar_updates_page_and_url(app_server, brows
     expect(main.get_by_role("heading", name="reverse × teacher-forcing")).to_be_visible()
     assert _query(page)["task"] == ["reverse"]
 
-    task_select = page.get_by_test_id("stSidebar").get_by_test_id("stSelectbox").filter(has_text="Task")
+    task_select = _sidebar_select(page, "Task")
     task_select.click()
     option = page.get_by_role("option", name=re.compile(r"^copy-first-k ·"))
     rerun_and_wait(page, option.click)
 
     expect(main.get_by_role("heading", name="copy-first-k × teacher-forcing")).to_be_visible()
     expect(main.get_by_role("heading", name="reverse × teacher-forcing")).to_have_count(0)
-    expect(task_select).to_contain_text("copy-first-k")
+    _expect_choice(task_select, "copy-first-k")
     expect(page).to_have_url(re.compile(r"[?&]task=copy-first-k(&|$)"))
     assert _query(page)["arch"] == ["teacher-forcing"], page.url
     assert_no_exception(page)
@@ -186,7 +235,7 @@ def test_a_bad_typed_sequence_shows_an_error_not_an_exception(app_server, browse
     expect(error).to_contain_text("banana")
     expect(error).to_contain_text(f"Showing {good} instead")
     # The page falls back to the last valid sequence and still draws its figures.
-    assert_charts_render(page, vega=PAGES["states"][2])
+    assert_charts_render(page, vega=PAGES["states"].vega)
     assert_no_exception(page)
 
 
@@ -197,8 +246,7 @@ def test_the_url_round_trips_through_a_reload(app_server, browser_page):
 
     def assert_luong_general_at_step_2():
         main = _main(page)
-        sidebar = page.get_by_test_id("stSidebar")
-        expect(sidebar.get_by_test_id("stSelectbox").filter(has_text="Architecture")).to_contain_text("luong")
+        _expect_choice(_sidebar_select(page, "Architecture"), "luong")
         expect(main.get_by_role("radio", name="general (Luong)")).to_be_checked()
         expect(main.get_by_role("button", name=re.compile("^Switch the model to"))).to_have_count(0)
         expect(main.get_by_text("shipped pretrained model").first).to_be_visible()
@@ -217,3 +265,320 @@ def test_the_url_round_trips_through_a_reload(app_server, browser_page):
     assert_luong_general_at_step_2()
     assert _query(page) == query, f"{page.url} after the reload, was ?{before}"
     assert urlparse(page.url).query == before
+
+
+# -- the decoding, embeddings and gradients pages, and presenter mode ------------------------------------------
+
+# st.dataframe draws on a canvas (glide-data-grid); its accessible fallback table inside the canvas has the cells.
+_GRID_ROWS_JS = """(grid) => {
+  const headers = [...grid.querySelectorAll('[role=columnheader]')].map((cell) => cell.textContent.trim());
+  return [...grid.querySelectorAll('tr[role=row]')]
+    .map((row) => [...row.querySelectorAll('[role=gridcell]')].map((cell) => cell.textContent.trim()))
+    .filter((cells) => cells.length)
+    .map((cells) => Object.fromEntries(headers.map((name, i) => [name, cells[i]])));
+}"""
+
+
+def _grid_rows(grid) -> list[dict[str, str]]:
+    expect(grid.locator("[role=gridcell]").first).to_be_attached()
+    return grid.evaluate(_GRID_ROWS_JS)
+
+
+def _column(rows: list[dict[str, str]], name: str) -> list[str]:
+    return [row[name] for row in rows]
+
+
+def test_decoding_typed_sequence_updates_teacher_forced_and_free_running_table(app_server, browser_page):
+    """Typing a new input re-decodes it both ways: targets, what each decoder reads, and the greedy result follow."""
+    page = browser_page
+    page.goto(f"{app_server}/decoding?{DECODING}")
+    wait_for_app(page)
+    main = _main(page)
+    grid = main.get_by_test_id("stDataFrame").first
+    before = _grid_rows(grid)
+    assert [list(row) for row in before[:1]] == [
+        [
+            "step",
+            "target",
+            "teacher-forced reads",
+            "teacher-forced says",
+            "p (teacher-forced)",
+            "free-running reads",
+            "free-running says",
+            "p (free-running)",
+        ]
+    ], before
+    box = main.get_by_role("textbox", name="Input sequence")
+
+    def type_sequence():
+        box.fill("7, 8, 9, 10, 11, 12")
+        box.press("Enter")
+
+    rerun_and_wait(page, type_sequence)
+
+    # reverse, 6 in and 3 out: the targets are the first three symbols backwards.
+    first_target = grid.locator("tr[role=row]").filter(has=page.locator("[role=gridcell]")).first.locator("td").nth(1)
+    expect(first_target).to_have_text("9")
+    rows = _grid_rows(grid)
+    assert _column(rows, "step") == ["1", "2", "3"], rows
+    assert _column(rows, "target") == ["9", "8", "7"], rows
+    # Teacher forcing reads the start symbol, then the true previous target; free running reads its own output.
+    assert _column(rows, "teacher-forced reads") == ["0", "9", "8"], rows
+    says = _column(rows, "free-running says")
+    assert _column(rows, "free-running reads") == ["0", *says[:2]], rows
+    assert rows != before
+    # The greedy decode quoted under the beam-search tree is the free-running column.
+    expect(main.get_by_text(re.compile(r"^Best: "))).to_contain_text(f"greedy: [{', '.join(says)}]")
+    expect(main.get_by_text(re.compile(r"Both decodes agree|The two decodes first differ at step"))).to_be_visible()
+    assert _query(page)["seq"] == ["7, 8, 9, 10, 11, 12"], page.url
+    assert_charts_render(page, vega=PAGES["decoding"].vega, graphviz=PAGES["decoding"].graphviz)
+    assert_no_exception(page)
+
+
+def _mark_counts(chart) -> list[int]:
+    """How many items each data-mark group of a (layered) Altair chart draws."""
+    return chart.evaluate("(el) => [...el.querySelectorAll('svg g.role-mark')].map((g) => g.children.length)")
+
+
+def test_embeddings_choosing_a_series_shows_it_and_its_neighbours(app_server, browser_page):
+    page = browser_page
+    page.goto(f"{app_server}/embeddings?{EMBEDDINGS}&colour=frequency")
+    wait_for_app(page)
+    main = _main(page)
+    neighbours = main.locator(VEGA).filter(has_text="nearest neighbours in embedding space")
+    expect(neighbours).to_contain_text("series 0 (")
+    number = main.get_by_role("spinbutton", name="Or choose a series by number")
+
+    def choose_series_7():
+        number.fill("7")
+        number.press("Enter")
+
+    rerun_and_wait(page, choose_series_7)
+
+    expect(neighbours).to_contain_text(re.compile(r"series 7 \((ramp|sine)\) and its 5 nearest neighbours"))
+    expect(neighbours).not_to_contain_text("series 0 (")
+    expect(neighbours.locator(DATA_MARK).first).to_be_attached()
+    assert _query(page).get("point") == ["7"], page.url
+    # The scatter draws the 400 encodings and rings one series and its 5 neighbours (which series: see
+    # test_embedding_projection_rings_the_series_just_chosen).
+    projection = main.locator(VEGA).filter(has_text="component 1")
+    expect(projection).to_have_count(1)
+    counts = _mark_counts(projection)
+    assert 400 in counts and 6 in counts, f"mark items per layer: {counts}"
+    assert_no_exception(page)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="app bug: projection_chart types the `shape` colour as quantitative under pandas 3 (its dtype is `str`, "
+    "not object), so every point's colour is NaN and Vega-Lite filters all 400 points out",
+)
+def test_embedding_projection_draws_its_points_by_default(app_server, browser_page):
+    """Default colouring (by shape): the 2-D scatter of the 400 encodings must draw 400 points."""
+    page = browser_page
+    page.goto(f"{app_server}/embeddings?{EMBEDDINGS}")
+    wait_for_app(page)
+    projection = _main(page).locator(VEGA).filter(has_text="component 1")
+    expect(projection.locator("svg g.role-mark").first).to_be_attached(timeout=CHART_TIMEOUT_MS)
+    page.wait_for_timeout(500)
+    assert_no_exception(page)
+    assert 400 in _mark_counts(projection), f"mark items per layer: {_mark_counts(projection)}"
+
+
+_RING_POSITIONS_JS = """(el) => [...el.querySelectorAll('svg g.role-mark')]
+  .filter((g) => g.children.length > 0 && g.children.length < 50)
+  .map((g) => [...g.children].map((item) => item.getAttribute('transform')).sort().join(' '))"""
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="app bug: the embeddings page draws the scatter (with its rings) before it reads the number input, so "
+    "the rings mark the previously chosen series until the next rerun; a reload of the same URL rings another set",
+)
+def test_embedding_projection_rings_the_series_just_chosen(app_server, browser_page):
+    page = browser_page
+    page.goto(f"{app_server}/embeddings?{EMBEDDINGS}&colour=frequency")
+    wait_for_app(page)
+    main = _main(page)
+    projection = main.locator(VEGA).filter(has_text="component 1")
+    number = main.get_by_role("spinbutton", name="Or choose a series by number")
+
+    def choose_series_7():
+        number.fill("7")
+        number.press("Enter")
+
+    rerun_and_wait(page, choose_series_7)
+    expect(main.locator(VEGA).filter(has_text="nearest neighbours")).to_contain_text("series 7 (")
+    page.wait_for_timeout(500)  # let vega redraw the scatter
+    rings_after_choosing = projection.evaluate(_RING_POSITIONS_JS)
+    assert _query(page).get("point") == ["7"], page.url
+
+    page.reload()  # the link now names series 7: the scatter drawn from it rings series 7 and its neighbours
+    wait_for_app(page)
+    expect(main.locator(VEGA).filter(has_text="nearest neighbours")).to_contain_text("series 7 (")
+    page.wait_for_timeout(500)
+    rings_from_link = projection.evaluate(_RING_POSITIONS_JS)
+    assert rings_from_link and rings_after_choosing == rings_from_link
+
+
+def _run_box(page, name: str):
+    """The bordered box the gradients page draws for one run."""
+    return _main(page).get_by_test_id("stLayoutWrapper").filter(has=page.get_by_text(name, exact=True))
+
+
+def test_gradients_page_explains_the_diverged_runs(app_server, browser_page):
+    """A NaN run is explained in words inside its own box (never an exception), the clipped runs trained."""
+    page = browser_page
+    page.goto(f"{app_server}/gradients")
+    wait_for_app(page)
+    main = _main(page)
+
+    for name in ("SimpleRNN (ReLU), no clipping", "LSTM, no clipping"):
+        box = _run_box(page, name)
+        expect(box).to_have_count(1)
+        error = box.get_by_test_id("stAlertContentError")
+        expect(error).to_contain_text(
+            re.compile(r"^Stopped: the loss became NaN or infinite at step \d+ \(epoch \d+\)")
+        )
+        expect(error).to_contain_text("clip gradients (clipnorm / clipvalue)")
+        expect(box.get_by_test_id("stAlertContentSuccess")).to_have_count(0)
+    for name in ("SimpleRNN (ReLU), clipnorm 1.0", "SimpleRNN (ReLU), clipvalue 0.1"):
+        box = _run_box(page, name)
+        expect(box.get_by_test_id("stAlertContentSuccess")).to_contain_text(
+            re.compile(r"Trained all 8 epochs; final loss \d+\.\d{4}\.")
+        )
+        expect(box.get_by_test_id("stAlertContentError")).to_have_count(0)
+    expect(main.get_by_text("Not trained yet")).to_have_count(0)
+
+    # The chart draws the finite norms of all four runs, one panel each, and the table gives each run's peak.
+    chart = main.locator(VEGA)
+    expect(chart).to_have_count(1)
+    for name in PAGES["gradients"].marker, "SimpleRNN (ReLU), no clipping", "LSTM, no clipping":
+        expect(chart).to_contain_text(name)
+    assert_charts_render(page, vega=1)
+    peaks = {row["run"]: float(row["largest gradient norm"]) for row in _grid_rows(main.get_by_test_id("stDataFrame"))}
+    assert len(peaks) == 4, peaks
+    assert peaks["SimpleRNN (ReLU), no clipping"] > 1000 * peaks["SimpleRNN (ReLU), clipnorm 1.0"], peaks
+    assert_no_exception(page)
+
+
+_POINT_HEIGHTS_JS = """(el) => [...el.querySelectorAll('svg g.mark-symbol.role-mark > path')]
+  .map((item) => /translate\\(([^,]+),([^)]+)\\)/.exec(item.getAttribute('transform') || ''))
+  .filter(Boolean).map((match) => Math.round(parseFloat(match[2])))"""
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="app bug: the LSTM run records 16 gradient norms of exactly 0 and gradient_norms_chart plots `norm` on a "
+    "log scale, so the y domain reaches -Infinity: every point is drawn on the top edge, no y ticks, one colour",
+)
+def test_gradient_norms_are_spread_over_the_log_axis(app_server, browser_page):
+    """Norms from 1e-4 to 1e26 must land at many different heights of the log-scaled y axis."""
+    page = browser_page
+    page.goto(f"{app_server}/gradients")
+    wait_for_app(page)
+    chart = _main(page).locator(VEGA)
+    expect(chart.locator("svg g.mark-symbol.role-mark > path").first).to_be_attached(timeout=CHART_TIMEOUT_MS)
+    heights = chart.evaluate(_POINT_HEIGHTS_JS)
+    assert len(heights) > 100, heights
+    assert_no_exception(page)
+    assert len(set(heights)) > 10, f"the {len(heights)} points are drawn at only these heights: {sorted(set(heights))}"
+
+
+def _font_px(locator) -> float:
+    return locator.evaluate("(el) => parseFloat(getComputedStyle(el).fontSize)")
+
+
+def test_presenter_mode_hides_the_sidebar_and_enlarges_the_type(app_server, browser_page):
+    """The sidebar toggle turns presenter mode on: `present=1` in the URL, no sidebar, larger type, no downloads."""
+    page = browser_page
+    page.goto(f"{app_server}/decoding?{DECODING}")
+    wait_for_app(page)
+    main = _main(page)
+    sidebar = page.get_by_test_id("stSidebar")
+    intro = main.locator("p").filter(has_text="A decoder trained with").first
+    title = main.get_by_role("heading", name="Decoding", level=1)
+    expect(sidebar).to_be_visible()
+    expect(main.get_by_test_id("stDownloadButton").first).to_be_visible()
+    normal_text, normal_title = _font_px(intro), _font_px(title)
+
+    rerun_and_wait(page, sidebar.get_by_text("Presenter mode", exact=True).click)
+
+    expect(page).to_have_url(re.compile(r"[?&]present=1(&|$)"))
+    expect(sidebar).to_be_hidden()
+    expect(page.get_by_test_id("stSidebarCollapsedControl")).to_be_hidden()
+    expect(page.get_by_text("Look inside", exact=True)).to_be_visible()  # the navigation moved to the top
+    expect(title).to_be_visible()
+    assert _font_px(intro) >= 1.25 * normal_text, (normal_text, _font_px(intro))
+    assert _font_px(title) > normal_title, (normal_title, _font_px(title))
+    downloads = main.get_by_test_id("stDownloadButton")
+    assert downloads.count() >= 1
+    for i in range(downloads.count()):
+        expect(downloads.nth(i)).to_be_hidden()
+    assert_charts_render(page, vega=1)
+    assert_no_exception(page)
+    save_screenshot(page, "presenter")
+
+    # The mode is in the link: a reload keeps it.
+    page.reload()
+    wait_for_app(page)
+    expect(page.get_by_test_id("stSidebar")).to_be_hidden()
+    assert _font_px(main.locator("p").filter(has_text="A decoder trained with").first) >= 1.25 * normal_text
+    assert_no_exception(page)
+
+
+def _assert_clickable(locator) -> None:
+    """The element is the one hit at its own centre (no fixed header or overlay on top of it)."""
+    expect(locator).to_be_visible()
+    hit = locator.evaluate(
+        """(el) => { const r = el.getBoundingClientRect();
+                     const top = document.elementFromPoint(r.x + r.width / 2, r.y + r.height / 2);
+                     return el.contains(top) ? null : (top ? top.outerHTML.slice(0, 200) : 'nothing'); }"""
+    )
+    assert hit is None, f"something covers it: {hit}"
+
+
+def test_presenter_mode_steps_through_the_figures(app_server, browser_page):
+    """One figure at a time: `fig` in the link picks it, the arrow keys step through them, the URL follows."""
+    page = browser_page
+    page.goto(f"{app_server}/decoding?{DECODING}&present=1&fig=2")
+    wait_for_app(page)
+    main = _main(page)
+    counter = main.get_by_text(re.compile(r"^Figure \d+ of \d+"))
+    expect(counter).to_contain_text("Figure 2 of 3")  # the decoding page: positions, beam tree, schedules
+    expect(main.locator(GRAPHVIZ)).to_have_count(1)
+    expect(main.locator(VEGA)).to_have_count(0)
+    assert_charts_render(page, graphviz=1)
+
+    rerun_and_wait(page, lambda: page.keyboard.press("ArrowRight"))
+    expect(counter).to_contain_text("Figure 3 of 3")
+    expect(main.locator(GRAPHVIZ)).to_have_count(0)
+    expect(main.locator(VEGA)).to_contain_text("Pure teacher forcing vs scheduled sampling")
+    expect(main.get_by_role("button", name="Next ▶")).to_be_disabled()
+    expect(page).to_have_url(re.compile(r"[?&]fig=3(&|$)"))
+
+    rerun_and_wait(page, lambda: page.keyboard.press("ArrowLeft"))
+    expect(counter).to_contain_text("Figure 2 of 3")
+    expect(page).to_have_url(re.compile(r"[?&]fig=2(&|$)"))
+    assert_no_exception(page)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="app bug: PRESENTER_CSS sets `.block-container { padding-top: 1rem }`, so the figure bar (the first "
+    "element of the page) lies under the fixed 60-px top navigation header, which takes the mouse clicks",
+)
+def test_presenter_mode_previous_and_next_buttons_can_be_clicked(app_server, browser_page):
+    page = browser_page
+    page.goto(f"{app_server}/decoding?{DECODING}&present=1&fig=1")
+    wait_for_app(page)
+    main = _main(page)
+    counter = main.get_by_text(re.compile(r"^Figure \d+ of \d+"))
+    expect(counter).to_contain_text("Figure 1 of 3")
+    expect(main.get_by_role("button", name="◀ Previous")).to_be_disabled()
+    next_button = main.get_by_role("button", name="Next ▶")
+    _assert_clickable(next_button)
+    rerun_and_wait(page, next_button.click)
+    expect(counter).to_contain_text("Figure 2 of 3")
+    expect(page).to_have_url(re.compile(r"[?&]fig=2(&|$)"))
+    assert_no_exception(page)
