@@ -3,11 +3,16 @@
 - decode: per-sequence time of the tutorials' per-step `predict` loop vs our batched, compiled greedy decode on
   the same weights, and the latency of decoding plus probing a single sequence (what a page does per keystroke).
 - train: seconds of training until >= 99% exact-sequence accuracy on the reversal task.
+- rerun_reset: training in a background thread while another thread does what Streamlit does after every script
+  run by default (`keras.backend.clear_session()` and a full garbage collection) every 0.5 s, the rate of a live
+  progress view; the app switches both off (see `explorer/streamlit_adapter.py`). Quiet runs before and after.
 """
 
 from __future__ import annotations
 
+import gc
 import statistics
+import threading
 import time
 from typing import Any
 
@@ -80,6 +85,54 @@ def bench_train(repeats: int = 3) -> dict[str, Any]:
     }
 
 
+def bench_rerun_reset(epochs: int = 3, period_s: float = 0.5, samples_per_epoch: int = 8192) -> dict[str, Any]:
+    import keras
+
+    config = default_config(
+        "reverse", "teacher-forcing", epochs=epochs, target_accuracy=1.01, samples_per_epoch=samples_per_epoch
+    )
+    train(default_config("reverse", "teacher-forcing", epochs=1, samples_per_epoch=256))  # warm up
+
+    def timed_training(reset) -> float:
+        stop = threading.Event()
+
+        def resetter() -> None:
+            while not stop.wait(period_s):
+                reset()
+
+        thread = threading.Thread(target=resetter, daemon=True)
+        thread.start()
+        try:
+            return train(config).train_seconds
+        finally:
+            stop.set()
+            thread.join()
+
+    def nothing() -> None:
+        pass
+
+    def clear_session() -> None:
+        keras.backend.clear_session()
+
+    def clear_session_and_collect() -> None:
+        keras.backend.clear_session()
+        gc.collect(2)
+
+    quiet_before = timed_training(nothing)
+    runs = {
+        "clear_session": timed_training(clear_session),
+        "gc_collect": timed_training(lambda: gc.collect(2)),
+        "clear_session_and_gc": timed_training(clear_session_and_collect),
+    }
+    quiet = (quiet_before + timed_training(nothing)) / 2
+    return {
+        "task": f"reverse 6->3, {epochs} epochs, reset every {period_s} s",
+        "quiet_seconds": quiet,
+        **{f"{name}_seconds": seconds for name, seconds in runs.items()},
+        **{f"{name}_slowdown": seconds / quiet for name, seconds in runs.items()},
+    }
+
+
 def run_bench(quick: bool = False) -> dict[str, Any]:
     return {
         "backend": backend_name(),
@@ -88,4 +141,5 @@ def run_bench(quick: bool = False) -> dict[str, Any]:
             loop_sequences=5 if quick else 20, batch_sequences=5000 if quick else 20_000, quick=quick
         ),
         "train": bench_train(repeats=1 if quick else 3),
+        "rerun_reset": bench_rerun_reset(epochs=1 if quick else 3),
     }

@@ -175,6 +175,12 @@ def command_bench(args) -> None:
     )
     print(f"one sequence decoded and probed: {decode['single_decode_and_probe_ms_median']:.2f} ms median")
     print(f"reversal to 99% exact-sequence accuracy: {trained['seconds_to_99_median']:.2f} s median")
+    reset = data["rerun_reset"]
+    print(
+        f"training beside Streamlit's per-run reset ({reset['task']}): {reset['quiet_seconds']:.2f} s quiet; "
+        f"clear_session {reset['clear_session_slowdown']:.2f}x, gc.collect(2) {reset['gc_collect_slowdown']:.2f}x, "
+        f"both {reset['clear_session_and_gc_slowdown']:.2f}x slower"
+    )
 
 
 def command_pretrain(args) -> None:

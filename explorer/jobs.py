@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 MAX_JOBS_ENV = "SEQ2SEQ_MAX_JOBS"
 LOADING, QUEUED, RUNNING, DONE, FAILED, CANCELLED = "loading", "queued", "running", "done", "failed", "cancelled"
 LIVE_STATES = (LOADING, QUEUED, RUNNING, DONE)
+LOOKUP_WAIT_S = 120.0  # a model load that takes longer than this is reported as still loading
 
 
 def default_max_running() -> int:
@@ -59,6 +60,7 @@ class Job:
     finished: float | None = None
     cancel_requested: bool = False
     _done: threading.Event = field(default_factory=threading.Event, repr=False)
+    _looked_up: threading.Event = field(default_factory=threading.Event, repr=False)
 
     @property
     def finished_ok(self) -> bool:
@@ -100,17 +102,23 @@ class JobManager:
         """The live job for `config`, made on first request. Looks the model up before training it."""
         key = config.key()
         with self._lock:
-            job = self._jobs.get(key)
-            if job is not None and job.state in LIVE_STATES:
-                return job
-            job = Job(config=config, key=key)
-            self._jobs[key] = job
+            existing = self._jobs.get(key)
+            if existing is None or existing.state not in LIVE_STATES:
+                existing = None
+                job = self._jobs[key] = Job(config=config, key=key)
+        if existing is not None:
+            return self._after_lookup(existing)
         # Only the thread that created the job loads from disk; everyone else holds the same Job and waits.
         try:
             found = self.store.lookup(config)
         except Exception as error:  # a broken store must not stop a model from being trained
             log.warning("model lookup failed for %s: %s", key, error)
             found = None
+        except BaseException:  # interrupted: leave no job "loading" for ever
+            with self._lock:
+                job.reason = "the model lookup was interrupted"
+                self._finish(job, FAILED)
+            raise
         with self._lock:
             if found is not None:
                 job.bundle, job.sidecar, job.source = found.bundle, found.sidecar, found.source
@@ -123,11 +131,20 @@ class JobManager:
             else:
                 job.reason = "not trained yet"
                 self._finish(job, CANCELLED)
+            job._looked_up.set()
         return job
 
     def get(self, config: RunConfig) -> Job | None:
         with self._lock:
-            return self._jobs.get(config.key())
+            job = self._jobs.get(config.key())
+        return None if job is None else self._after_lookup(job)
+
+    @staticmethod
+    def _after_lookup(job: Job) -> Job:
+        """Wait (outside the lock) while another thread reads the job's model from disk: for a second or two,
+        a job is "loading", and a page must not tell one of thirty users that a shipped model is missing."""
+        job._looked_up.wait(LOOKUP_WAIT_S)
+        return job
 
     def position(self, job: Job) -> int:
         """1-based place in the queue; 0 when not queued."""
@@ -173,6 +190,7 @@ class JobManager:
         job.state = state
         job.finished = time.time()
         job._done.set()
+        job._looked_up.set()
         self._evict()
 
     def _evict(self) -> None:

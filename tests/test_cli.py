@@ -81,3 +81,14 @@ def test_list_json_names_every_registry_entry():
         data["architectures"]
     )
     assert "units" in data["parameters"]["model"]
+
+
+def test_bench_measures_training_beside_the_per_run_reset():
+    import math
+
+    from explorer.bench import bench_rerun_reset
+
+    figures = bench_rerun_reset(epochs=1, period_s=0.2, samples_per_epoch=1024)
+    for name in ("clear_session", "gc_collect", "clear_session_and_gc"):
+        assert figures[f"{name}_seconds"] > 0
+        assert math.isclose(figures[f"{name}_slowdown"], figures[f"{name}_seconds"] / figures["quiet_seconds"])

@@ -290,3 +290,37 @@ def test_a_pretrained_file_deleted_at_runtime_is_retrained_without_a_crash(tmp_p
     trainer = CountingTrainer()
     again = JobManager(store, trainer=lambda c, **kw: trainer(fast, **kw)).request(config)
     assert again.wait(120) and again.state == DONE and again.source == "trained" and len(trainer.calls) == 1
+
+
+def test_users_arriving_while_a_model_loads_get_it_loaded_not_missing(tmp_path):
+    """Thirty sessions open a shipped model at once: the ones that come while the first reads it from disk wait
+    for that read; none is told the model is missing, and it is read once."""
+    store = ModelStore(tmp_path / "none", tmp_path / "cache")
+    config = _saved(store)
+    reads = []
+    real_lookup = store.lookup
+
+    def slow_lookup(asked):
+        reads.append(asked.key())
+        time.sleep(0.5)
+        return real_lookup(asked)
+
+    store.lookup = slow_lookup
+    manager = JobManager(store)
+    seen: list[str] = []
+
+    def user(index):
+        job = manager.get(config) if index % 2 else None
+        job = job or manager.request(config, train_if_missing=False)
+        seen.append(job.state)
+
+    first = threading.Thread(target=user, args=(0,))
+    first.start()
+    time.sleep(0.1)  # the first user is reading the model now
+    others = [threading.Thread(target=user, args=(i,)) for i in range(1, 30)]
+    for thread in others:
+        thread.start()
+    for thread in [first, *others]:
+        thread.join(60)
+    assert seen == [DONE] * 30
+    assert reads == [config.key()]
