@@ -81,27 +81,28 @@ colour = url_control(
     default="shape",
 )
 projection = projection_frame(encoded, points)
-selected = remembered_point("embedding_point", "point", len(encoded.series))
-near = neighbours(encoded.vectors, selected, 5) if selected is not None else []
+# The chosen series comes from, in order: a point just clicked on the scatter (kept for this one rerun), the
+# number box, the link. It is settled before the scatter is drawn, so the rings always mark the series shown below.
+state = st.session_state
+clicked = state.pop("_embedding_clicked", None)
+if clicked is not None:
+    state["embedding_index"] = clicked
+elif "embedding_index" not in state:
+    state["embedding_index"] = remembered_point("embedding_point", "point", len(encoded.series)) or 0
+index = st.number_input("Or choose a series by number", 0, len(encoded.series) - 1, key="embedding_index")
+selected = int(index)
+near = neighbours(encoded.vectors, selected, 5)
 event = None
 if figure_shown():
     event = st.altair_chart(
         projection_chart(projection, colour, selected, near), on_select="rerun", key="embedding_chart", width="stretch"
     )
 picked = (event or {}).get("selection", {}).get("picked") if isinstance(event, dict) else None
-if picked:
-    index = int(picked[0]["index"])
-    if index != selected:
-        st.session_state["embedding_point"] = index
-        st.rerun()
+if picked and int(picked[0]["index"]) != selected:
+    state["_embedding_clicked"] = int(picked[0]["index"])
+    st.rerun()
 if method == "PCA":
     st.caption(f"The two components explain {explained.sum():.0%} of the vectors' variance.")
-index = st.number_input(
-    "Or choose a series by number", 0, len(encoded.series) - 1, value=int(selected or 0), key="embedding_index"
-)
-if index != selected:
-    selected = int(index)
-    near = neighbours(encoded.vectors, selected, 5)
 remember_point("embedding_point", "point", selected)
 chosen = {f"series {selected}": encoded.series[selected]}
 chosen.update({f"neighbour {n}": encoded.series[n] for n in near})

@@ -8,7 +8,7 @@ import streamlit as st
 from explorer.jobs import DONE, FAILED
 from explorer.presets import gradient_configs
 from explorer.streamlit_adapter import chart_with_downloads, code_expander, get_manager, lookup_job
-from explorer.viz import gradient_norms_chart
+from explorer.viz import gradient_norms_chart, undrawable_gradient_count
 
 st.title("Exploding gradients and clipping")
 st.write(
@@ -62,6 +62,11 @@ frame = pd.DataFrame(rows, columns=["run", "step", "layer", "norm"]).dropna()
 if not frame.empty:
     st.subheader("Gradient norm per layer, measured before every update")
     chart_with_downloads(gradient_norms_chart(frame), frame, "gradient-norms", key="norms")
+    if left_out := undrawable_gradient_count(frame):
+        st.caption(
+            f"{left_out} measurement(s) of exactly 0 (a layer that got no gradient at that step) or infinity are "
+            "not drawn on the log axis; they are in the CSV."
+        )
     peaks = frame.groupby("run")["norm"].max()
     st.dataframe(
         pd.DataFrame({"run": peaks.index, "largest gradient norm": peaks.map("{:.3g}".format)}), hide_index=True

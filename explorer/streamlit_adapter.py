@@ -282,7 +282,8 @@ PRESENTER_CSS = """
   .stApp, .stMarkdown p, .stMarkdown li, .stCaption, label { font-size: 1.35rem !important; }
   h1 { font-size: 3rem !important; } h2, h3 { font-size: 2.1rem !important; }
   [data-testid="stMetricValue"] { font-size: 3rem !important; }
-  .block-container { max-width: 100% !important; padding-top: 1rem !important; }
+  /* The top navigation bar is fixed and 60 px tall: start below it, or it covers the figure bar's buttons. */
+  .block-container { max-width: 100% !important; padding-top: 5rem !important; }
   [data-testid="stDownloadButton"] { display: none; }
 </style>
 """

@@ -363,12 +363,20 @@ def series_chart(frame: pd.DataFrame, title: str = "") -> alt.Chart:
     )
 
 
+def _drawable_on_log(values: pd.Series) -> pd.Series:
+    return (values > 0) & np.isfinite(values)
+
+
+def undrawable_gradient_count(frame: pd.DataFrame) -> int:
+    return int((~_drawable_on_log(frame["norm"])).sum())
+
+
 def projection_chart(
     frame: pd.DataFrame, colour: str, selected: int | None = None, neighbour_indices=()
 ) -> alt.LayerChart:
     """Scatter of 2-D projected encodings coloured by a generating property; a click selects a point."""
     pick = alt.selection_point(name="picked", fields=["index"], on="click")
-    kind = "N" if frame[colour].dtype == object else "Q"
+    kind = "Q" if pd.api.types.is_numeric_dtype(frame[colour]) else "N"  # pandas 3 strings are not `object`
     points = (
         alt.Chart(frame)
         .mark_circle(size=60, opacity=0.8)
@@ -386,9 +394,14 @@ def projection_chart(
 
 
 def gradient_norms_chart(frame: pd.DataFrame) -> alt.Chart:
-    """Per-layer gradient norm over training steps (log scale), one panel per run."""
+    """Per-layer gradient norm over training steps (log scale), one panel per run.
+
+    A norm of exactly 0 (a layer that got no gradient at a step) or an infinite one has no place on a log axis:
+    Vega-Lite would stretch the domain to -Infinity or Infinity and flatten every other point, so those rows are
+    left out of the drawing (they stay in the CSV). Pages say how many with `undrawable_gradient_count`.
+    """
     return (
-        alt.Chart(frame)
+        alt.Chart(frame[_drawable_on_log(frame["norm"])])
         .mark_line(point=True)
         .encode(
             x=alt.X("step:Q", title="training step"),

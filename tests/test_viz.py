@@ -4,6 +4,7 @@ import math
 import re
 
 import numpy as np
+import pandas as pd
 import pytest
 from conftest import ALL_PAIRS, tiny_config
 
@@ -117,3 +118,36 @@ def test_activation_memory_grows_linearly_with_steps():
     short = activation_memory(tiny_config("echo", "teacher-forcing", input_length=5, output_length=5))
     long = activation_memory(tiny_config("echo", "teacher-forcing", input_length=10, output_length=10))
     assert long["bytes"] == pytest.approx(2 * short["bytes"])
+
+
+def test_gradient_chart_leaves_zero_and_infinite_norms_off_the_log_axis():
+    from explorer.viz import gradient_norms_chart, undrawable_gradient_count
+
+    frame = pd.DataFrame(
+        {
+            "run": ["lstm"] * 4,
+            "step": [1, 2, 3, 4],
+            "layer": ["encoder"] * 4,
+            "norm": [0.0, 1e-3, np.inf, 1e20],
+        }
+    )
+    drawn = gradient_norms_chart(frame).data
+    assert drawn["norm"].tolist() == [1e-3, 1e20]
+    assert undrawable_gradient_count(frame) == 2
+
+
+def test_projection_colours_text_properties_as_categories_and_numbers_on_a_scale():
+    from explorer.viz import projection_chart
+
+    frame = pd.DataFrame(
+        {
+            "index": [0, 1],
+            "x": [0.0, 1.0],
+            "y": [1.0, 0.0],
+            "shape": pd.array(["ramp", "sine"], dtype="string"),
+            "frequency": [0.1, 0.2],
+            "slope": [0.0, 1.0],
+        }
+    )
+    assert projection_chart(frame, "shape").to_dict()["layer"][0]["encoding"]["color"]["type"] == "nominal"
+    assert projection_chart(frame, "frequency").to_dict()["layer"][0]["encoding"]["color"]["type"] == "quantitative"

@@ -368,11 +368,6 @@ def test_embeddings_choosing_a_series_shows_it_and_its_neighbours(app_server, br
     assert_no_exception(page)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="app bug: projection_chart types the `shape` colour as quantitative under pandas 3 (its dtype is `str`, "
-    "not object), so every point's colour is NaN and Vega-Lite filters all 400 points out",
-)
 def test_embedding_projection_draws_its_points_by_default(app_server, browser_page):
     """Default colouring (by shape): the 2-D scatter of the 400 encodings must draw 400 points."""
     page = browser_page
@@ -390,11 +385,6 @@ _RING_POSITIONS_JS = """(el) => [...el.querySelectorAll('svg g.role-mark')]
   .map((g) => [...g.children].map((item) => item.getAttribute('transform')).sort().join(' '))"""
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="app bug: the embeddings page draws the scatter (with its rings) before it reads the number input, so "
-    "the rings mark the previously chosen series until the next rerun; a reload of the same URL rings another set",
-)
 def test_embedding_projection_rings_the_series_just_chosen(app_server, browser_page):
     page = browser_page
     page.goto(f"{app_server}/embeddings?{EMBEDDINGS}&colour=frequency")
@@ -467,11 +457,6 @@ _POINT_HEIGHTS_JS = """(el) => [...el.querySelectorAll('svg g.mark-symbol.role-m
   .filter(Boolean).map((match) => Math.round(parseFloat(match[2])))"""
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="app bug: the LSTM run records 16 gradient norms of exactly 0 and gradient_norms_chart plots `norm` on a "
-    "log scale, so the y domain reaches -Infinity: every point is drawn on the top edge, no y ticks, one colour",
-)
 def test_gradient_norms_are_spread_over_the_log_axis(app_server, browser_page):
     """Norms from 1e-4 to 1e26 must land at many different heights of the log-scaled y axis."""
     page = browser_page
@@ -563,11 +548,6 @@ def test_presenter_mode_steps_through_the_figures(app_server, browser_page):
     assert_no_exception(page)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="app bug: PRESENTER_CSS sets `.block-container { padding-top: 1rem }`, so the figure bar (the first "
-    "element of the page) lies under the fixed 60-px top navigation header, which takes the mouse clicks",
-)
 def test_presenter_mode_previous_and_next_buttons_can_be_clicked(app_server, browser_page):
     page = browser_page
     page.goto(f"{app_server}/decoding?{DECODING}&present=1&fig=1")
