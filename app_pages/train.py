@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from explorer.analysis import PUBLISHED, accuracy_by_length, length_choices
+from explorer.analysis import PUBLISHED, accuracy_by_length, length_choices, stored_length_rows
 from explorer.jobs import CANCELLED, DONE, FAILED, QUEUED, RUNNING
 from explorer.presets import default_config
 from explorer.streamlit_adapter import (
@@ -159,19 +159,22 @@ st.write(
 
 
 @st.cache_data(show_spinner="Decoding fresh examples at each length…", max_entries=64)
-def _lengths(key: str, _bundles: dict, lengths: tuple[int, ...]) -> list[dict]:
-    rows = []
-    for arch, bundle in _bundles.items():
-        for row in accuracy_by_length(bundle, list(lengths)):
-            rows.append({"run": arch, **row})
-    return rows
+def _lengths(key: str, _bundle, lengths: tuple[int, ...]) -> list[dict]:
+    return accuracy_by_length(_bundle, list(lengths))
 
 
-done_bundles = {arch: j.bundle for arch, j in compare_jobs.items() if j.state == DONE}
-if config.task.name != "series" and done_bundles:
+finished = {arch: j for arch, j in compare_jobs.items() if j.state == DONE}
+if config.task.name != "series" and finished:
     lengths = tuple(length_choices(config))
-    cache_key = "|".join(f"{arch}:{runs[arch].key()}" for arch in sorted(done_bundles))
-    frame = length_frame(_lengths(cache_key, done_bundles, lengths))
+    rows = []
+    for arch, j in sorted(finished.items()):
+        # Shipped models carry these figures in their sidecar (`explorer pretrain`); others are computed once.
+        found = stored_length_rows(j.sidecar, list(lengths))
+        rows += [
+            {"run": arch, **row}
+            for row in (found if found is not None else _lengths(runs[arch].key(), j.bundle, lengths))
+        ]
+    frame = length_frame(rows)
     chart_with_downloads(accuracy_by_length_chart(frame), frame, f"length-{config.task.name}", key="lengths")
 elif config.task.name == "series":
     st.caption("The series autoencoder is judged on closeness, not exact symbols; see the Embeddings page.")

@@ -54,6 +54,30 @@ def accuracy_by_length(bundle: ModelBundle, lengths: list[int], examples: int = 
     return rows
 
 
+def length_rows(bundle: ModelBundle) -> dict:
+    """`accuracy_by_length` over the standard `length_choices`: what the Train page draws, and what `pretrain`
+    stores in each shipped model's sidecar (as "length_accuracy") so that the page need not recompute it.
+    Series autoencoders are judged on closeness, not exact symbols: no rows."""
+    lengths = length_choices(bundle.config)
+    tokens = get_task(bundle.config.task.name).values == "tokens"
+    return {"lengths": lengths, "rows": accuracy_by_length(bundle, lengths) if tokens else []}
+
+
+def stored_length_rows(sidecar: dict, lengths: list[int]) -> list[dict] | None:
+    """The sidecar's precomputed rows when they were made for exactly `lengths` and look sound, else None."""
+    stored = sidecar.get("length_accuracy")
+    if not isinstance(stored, dict) or stored.get("lengths") != list(lengths):
+        return None
+    rows = stored.get("rows")
+    try:
+        sound = isinstance(rows, list) and all(
+            int(row["input_length"]) in lengths and 0.0 <= float(row["sequence_accuracy"]) <= 1.0 for row in rows
+        )
+    except (KeyError, TypeError, ValueError):
+        return None
+    return rows if sound else None
+
+
 def length_choices(config: RunConfig, count: int = 6) -> list[int]:
     """Input lengths around the trained one, up to twice as long, that the task accepts."""
     trained = config.task.input_length

@@ -184,15 +184,22 @@ def command_bench(args) -> None:
 
 
 def command_pretrain(args) -> None:
+    from explorer.analysis import length_rows
     from explorer.cache import PRETRAINED_DIR
     from explorer.jobs import environment
     from explorer.presets import pretrain_configs
-    from explorer.storage import paths_for, save_bundle
+    from explorer.storage import add_to_sidecar, load_bundle, paths_for, save_bundle
     from explorer.training import train
 
     directory = Path(args.output) if args.output else PRETRAINED_DIR
     configs = pretrain_configs()
     wanted = {c.key() for c in configs}
+    if args.analysis_only:
+        for index, config in enumerate(configs, 1):
+            bundle, _ = load_bundle(directory, config.key())
+            add_to_sidecar(directory, config.key(), {"length_accuracy": length_rows(bundle)})
+            print(f"[{index}/{len(configs)}] {config.task.name} x {config.model.arch}: length accuracy", flush=True)
+        return
     for index, config in enumerate(configs, 1):
         weights, sidecar = paths_for(directory, config.key())
         if args.missing_only and weights.exists() and sidecar.exists():
@@ -209,6 +216,7 @@ def command_pretrain(args) -> None:
                 "samples_seen": result.samples_seen,
                 "status": result.status,
                 "reason": result.reason,
+                "length_accuracy": length_rows(result.bundle),
                 **environment(),
             },
         )
@@ -280,6 +288,11 @@ def build_parser() -> argparse.ArgumentParser:
     pretraining = commands.add_parser("pretrain", help="rebuild pretrained/ for every default pair and variant")
     pretraining.add_argument("--output", help="folder to write (default: the repository's pretrained/)")
     pretraining.add_argument("--missing-only", action="store_true", help="keep models already there")
+    pretraining.add_argument(
+        "--analysis-only",
+        action="store_true",
+        help="train nothing: recompute the analyses stored beside each shipped model (accuracy by input length)",
+    )
     caching = commands.add_parser("cache", help="list, verify or clear stored models")
     caching.add_argument("action", choices=["list", "verify", "clear"])
     caching.add_argument("--json", action="store_true")

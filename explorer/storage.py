@@ -91,6 +91,13 @@ def save_bundle(bundle: ModelBundle, directory: Path | str, metadata: dict[str, 
     return sidecar_path
 
 
+def add_to_sidecar(directory: Path | str, key: str, extra: dict[str, Any]) -> None:
+    """Merge `extra` into a stored model's sidecar (atomically); the weights and their digest stay as they are."""
+    _, sidecar_path = paths_for(Path(directory), key)
+    sidecar = {**read_sidecar(sidecar_path), **extra}
+    atomic_write_bytes(sidecar_path, json.dumps(sidecar, indent=1, sort_keys=True, default=float).encode("utf-8"))
+
+
 def read_sidecar(sidecar_path: Path) -> dict[str, Any]:
     try:
         data = json.loads(Path(sidecar_path).read_text("utf-8"))

@@ -205,8 +205,12 @@ def stop_process_group(process: subprocess.Popen) -> None:
 
 
 @contextlib.contextmanager
-def streamlit_server(cache_dir: Path, log_path: Path, timeout_s: float = SERVER_START_TIMEOUT_S) -> Iterator[Server]:
-    """`streamlit run app.py` on a free loopback port with `SEQ2SEQ_CACHE_DIR=cache_dir`; yields once healthy."""
+def streamlit_server(
+    cache_dir: Path, log_path: Path, timeout_s: float = SERVER_START_TIMEOUT_S, extra_args: list[str] | None = None
+) -> Iterator[Server]:
+    """`streamlit run app.py` on a free loopback port with `SEQ2SEQ_CACHE_DIR=cache_dir`; yields once healthy.
+
+    Raises RuntimeError with the server's output when it exits or is not healthy within `timeout_s`."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "SEQ2SEQ_CACHE_DIR": str(cache_dir), "PYTHONUNBUFFERED": "1"}
@@ -217,6 +221,7 @@ def streamlit_server(cache_dir: Path, log_path: Path, timeout_s: float = SERVER_
         "--server.address", "127.0.0.1",
         "--browser.gatherUsageStats", "false",
         "--server.fileWatcherType", "none",  # others may edit the tree meanwhile: no "Source file changed"
+        *(extra_args or []),
     ]  # fmt: skip
     with open(log_path, "wb") as log:
         process = subprocess.Popen(

@@ -48,3 +48,43 @@ def test_cache_verify_catches_a_model_that_no_longer_meets_its_accuracy(tmp_path
     save_bundle(bundle, tmp_path / "cache", {"metrics": {"sequence_accuracy": 0.99}})
     report = verify_store(ModelStore(tmp_path / "none", tmp_path / "cache"))
     assert report["failed"] == 1 and "fell" in report["models"][0]["detail"]
+
+
+@pytest.mark.parametrize("sidecar", SIDECARS, ids=[p.stem for p in SIDECARS])
+def test_sidecar_carries_the_train_pages_length_figures(sidecar: Path):
+    """The Train page draws these instead of decoding thousands of examples on a classroom's first visit."""
+    from explorer.analysis import length_choices, stored_length_rows
+    from explorer.tasks import get_task
+
+    data = json.loads(sidecar.read_text())
+    config = RunConfig.from_dict(data["config"])
+    rows = stored_length_rows(data, length_choices(config))
+    assert rows is not None, "run `python -m explorer pretrain --analysis-only`"
+    if get_task(config.task.name).values == "tokens":
+        assert config.task.input_length in {row["input_length"] for row in rows}
+
+
+def test_stored_length_figures_are_what_the_model_really_does():
+    from explorer.analysis import accuracy_by_length, stored_length_rows
+    from explorer.presets import default_config
+    from explorer.storage import load_bundle
+
+    config = default_config("reverse", "bahdanau")
+    bundle, sidecar = load_bundle(PRETRAINED_DIR, config.key())
+    lengths = sidecar["length_accuracy"]["lengths"]
+    stored = stored_length_rows(sidecar, lengths)
+    fresh = accuracy_by_length(bundle, lengths)
+    assert [row["input_length"] for row in stored] == [row["input_length"] for row in fresh]
+    for old, new in zip(stored, fresh, strict=True):
+        assert new["sequence_accuracy"] == pytest.approx(old["sequence_accuracy"], abs=0.02)
+
+
+def test_stored_length_figures_for_other_lengths_or_damaged_are_not_used():
+    from explorer.analysis import stored_length_rows
+
+    good = {"length_accuracy": {"lengths": [4, 6], "rows": [{"input_length": 6, "sequence_accuracy": 0.9}]}}
+    assert stored_length_rows(good, [4, 6]) == [{"input_length": 6, "sequence_accuracy": 0.9}]
+    assert stored_length_rows(good, [4, 6, 8]) is None
+    assert stored_length_rows({}, [4, 6]) is None
+    for rows in ([{"input_length": 6}], [{"input_length": 6, "sequence_accuracy": 7}], "rows", [None]):
+        assert stored_length_rows({"length_accuracy": {"lengths": [4, 6], "rows": rows}}, [4, 6]) is None

@@ -7,16 +7,8 @@ Playwright's own browser download is not used (it cannot be fetched here); the t
 
 from __future__ import annotations
 
-import contextlib
-import os
-import signal
-import socket
-import subprocess
+import importlib.util
 import sys
-import tempfile
-import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -27,15 +19,6 @@ SCREENSHOTS = ROOT / "docs" / "screenshots"
 
 SERVER_START_TIMEOUT_S = 90
 PAGE_TIMEOUT_MS = 60_000
-CHROMIUM_ARGS = [
-    "--no-sandbox",  # needed when the tests run as root (as they do in CI here)
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 # "The script has finished running": Streamlit mirrors its script-run state on the app root as
 # data-test-script-state ("initial" before the first run, then "running" / "rerunRequested" / "notRunning" ...)
@@ -56,34 +39,15 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.browser)
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _health(url: str) -> str | None:
-    try:
-        with urllib.request.urlopen(f"{url}/_stcore/health", timeout=5) as response:
-            return response.read().decode("utf-8", "replace").strip()
-    except (urllib.error.URLError, OSError):
-        return None
-
-
-def _stop(process: subprocess.Popen) -> None:
-    """Terminate the server's whole process group (SIGTERM, then SIGKILL after 15 s)."""
-    if process.poll() is not None:
-        return
-    try:
-        os.killpg(process.pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return
-    try:
-        process.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=15)
+def load_loadtest():
+    """scripts/loadtest.py as a module: its server helpers serve these fixtures too."""
+    name = "seq2seq_loadtest"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / "loadtest.py")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module  # dataclasses look their module up by name
+        spec.loader.exec_module(module)
+    return sys.modules[name]
 
 
 def _require_browser() -> None:
@@ -98,47 +62,18 @@ def _require_browser() -> None:
 
 @pytest.fixture(scope="session")
 def app_server(tmp_path_factory):
-    """`streamlit run app.py` from the repository root on a free loopback port; yields its base URL."""
+    """`streamlit run app.py` from the repository root on a free loopback port, with its own empty model cache
+    (the load test's server helper); yields its base URL."""
     _require_browser()  # no server start when the browser tests would skip anyway
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
-    cache_dir = tmp_path_factory.mktemp("seq2seq-cache")
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "SEQ2SEQ_CACHE_DIR": str(cache_dir), "PYTHONUNBUFFERED": "1"}
-    command = [
-        sys.executable, "-m", "streamlit", "run", "app.py",
-        "--server.headless", "true", "--client.toolbarMode", "minimal",
-        "--server.port", str(port),
-        "--server.address", "127.0.0.1",
-        "--browser.gatherUsageStats", "false",
-        # Other work may edit the tree while the tests run: no watcher, so no "Source file changed" prompts.
-        "--server.fileWatcherType", "none",
-    ]  # fmt: skip
-    with tempfile.TemporaryFile(mode="w+b") as log:
-        process = subprocess.Popen(
-            command,
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,  # its own process group, so the teardown can end all of it
-        )
-
-        def output() -> str:
-            log.seek(0)
-            return log.read().decode("utf-8", "replace")
-
-        try:
-            deadline = time.monotonic() + SERVER_START_TIMEOUT_S
-            while _health(url) != "ok":
-                if process.poll() is not None:
-                    pytest.fail(f"streamlit exited with code {process.returncode} before it was healthy:\n{output()}")
-                if time.monotonic() > deadline:
-                    pytest.fail(f"streamlit was not healthy at {url} after {SERVER_START_TIMEOUT_S} s:\n{output()}")
-                time.sleep(0.25)
-            yield url
-        finally:
-            _stop(process)
+    folder = tmp_path_factory.mktemp("seq2seq-server")
+    loadtest = load_loadtest()
+    try:
+        with loadtest.streamlit_server(
+            folder / "cache", folder / "streamlit.log", SERVER_START_TIMEOUT_S, ["--client.toolbarMode", "minimal"]
+        ) as server:
+            yield server.url
+    except RuntimeError as error:  # it did not come up: the reason and the server's output
+        pytest.fail(str(error))
 
 
 @pytest.fixture(scope="session")
@@ -147,7 +82,9 @@ def _browser():
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=load_loadtest().CHROMIUM_ARGS
+        )
         try:
             yield browser
         finally:

@@ -12,30 +12,16 @@ takes longer than a CI test should. A step that hangs fails after two minutes, n
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import pytest
 
 pytest.importorskip("playwright.async_api", reason="playwright is not installed")
 
-from .conftest import _require_browser
-
-SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "loadtest.py"
-
-
-def _load_script():
-    spec = importlib.util.spec_from_file_location("seq2seq_loadtest", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up by name
-    spec.loader.exec_module(module)
-    return module
+from .conftest import _require_browser, load_loadtest
 
 
 def test_five_users_share_one_training_job_and_all_get_the_model():
     _require_browser()
-    loadtest = _load_script()
+    loadtest = load_loadtest()
     plan = loadtest.Plan(
         users=5,
         pages=["graph", "home"],
