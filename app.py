@@ -9,7 +9,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import streamlit as st
 
-from explorer.streamlit_adapter import picker, presenter_controls, presenter_mode
+from explorer.streamlit_adapter import picker, presenter_controls, presenter_mode, timed_run
 
 st.set_page_config(page_title="Seq2Seq Explorer", page_icon="🔁", layout="wide")
 
@@ -31,7 +31,8 @@ PAGES = {
 }
 
 navigation = st.navigation(PAGES, position="top" if st.query_params.get("present") == "1" else "sidebar")
-picker()
-presenter_mode()
-navigation.run()
-presenter_controls()
+with timed_run(navigation.url_path or "home"):
+    picker()
+    presenter_mode()
+    navigation.run()
+    presenter_controls()

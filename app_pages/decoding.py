@@ -1,5 +1,6 @@
 """Decoding: teacher-forced vs free-running, how errors compound, beam search, and scheduled sampling."""
 
+import pandas as pd
 import streamlit as st
 
 from explorer.analysis import first_divergence, position_accuracy
@@ -71,8 +72,6 @@ st.subheader("How errors compound, over 1,000 fresh examples")
 def _positions(key: str, _bundle) -> list[dict]:
     return position_accuracy(_bundle)
 
-
-import pandas as pd  # noqa: E402
 
 positions = pd.DataFrame(_positions(config.key(), bundle))
 chart_with_downloads(position_accuracy_chart(positions), positions, f"positions-{config.key()}", key="positions")

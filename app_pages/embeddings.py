@@ -6,6 +6,7 @@ import streamlit as st
 from explorer.embeddings import encode_series, neighbours, pca, projection_frame, shape_classifier, tsne
 from explorer.presets import default_config
 from explorer.streamlit_adapter import (
+    chart_spec,
     chart_with_downloads,
     code_expander,
     current_config,
@@ -94,8 +95,11 @@ selected = int(index)
 near = neighbours(encoded.vectors, selected, 5)
 event = None
 if figure_shown():
-    event = st.altair_chart(
-        projection_chart(projection, colour, selected, near), on_select="rerun", key="embedding_chart", width="stretch"
+    event = st.vega_lite_chart(
+        chart_spec(projection_chart(projection, colour, selected, near)),
+        on_select="rerun",
+        key="embedding_chart",
+        width="stretch",
     )
 picked = (event or {}).get("selection", {}).get("picked") if isinstance(event, dict) else None
 if picked and int(picked[0]["index"]) != selected:

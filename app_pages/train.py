@@ -6,6 +6,7 @@ from explorer.analysis import PUBLISHED, accuracy_by_length, length_choices, sto
 from explorer.jobs import CANCELLED, DONE, FAILED, QUEUED, RUNNING
 from explorer.presets import default_config
 from explorer.streamlit_adapter import (
+    chart_spec,
     chart_with_downloads,
     compatible_archs,
     current_config,
@@ -52,7 +53,7 @@ def live_progress(job) -> None:
         st.progress(0.0, text="starting…")
     if job.history:
         frame = history_frame({"this model": job.history})
-        st.altair_chart(training_curves_chart(frame, "Live training"), width="stretch")
+        st.vega_lite_chart(chart_spec(training_curves_chart(frame, "Live training")), width="stretch")
     if st.button("Cancel training", key="cancel"):
         manager.cancel(config)
 

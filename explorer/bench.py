@@ -6,14 +6,22 @@
 - rerun_reset: training in a background thread while another thread does what Streamlit does after every script
   run by default (`keras.backend.clear_session()` and a full garbage collection) every 0.5 s, the rate of a live
   progress view; the app switches both off (see `explorer/streamlit_adapter.py`). Quiet runs before and after.
+- pages: the server's warm script time per page (AppTest, no browser) as served, and with Altair's schema
+  validation of every chart switched on as `st.altair_chart` would do it; each in a fresh process.
 """
 
 from __future__ import annotations
 
 import gc
+import json
+import os
 import statistics
+import subprocess
+import sys
+import tempfile
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -133,6 +141,37 @@ def bench_rerun_reset(epochs: int = 3, period_s: float = 0.5, samples_per_epoch:
     }
 
 
+PAGE_QUERY = {"task": "copy-first-k", "arch": "bahdanau"}  # a shipped attention model: every page has figures
+
+
+def bench_pages(repeats: int = 5) -> dict[str, Any]:
+    root = Path(__file__).resolve().parents[1]
+    code = (
+        "import json, sys; from explorer.streamlit_adapter import time_pages; "
+        f"print(json.dumps(time_pages({PAGE_QUERY!r}, {repeats})))"
+    )
+    measured = {}
+    for name, validate in (("served", "0"), ("validated", "1")):
+        with tempfile.TemporaryDirectory() as cache:
+            env = {**os.environ, "SEQ2SEQ_VALIDATE_CHARTS": validate, "SEQ2SEQ_CACHE_DIR": cache}
+            env.pop("SEQ2SEQ_RUN_LOG", None)
+            done = subprocess.run(
+                [sys.executable, "-c", code], cwd=root, env=env, capture_output=True, text=True, timeout=1200
+            )
+        if done.returncode != 0:
+            raise RuntimeError(f"page timing failed: {done.stderr[-2000:]}")
+        measured[name] = json.loads(done.stdout.strip().splitlines()[-1])
+    served, validated = measured["served"], measured["validated"]
+    return {
+        "query": PAGE_QUERY,
+        "served_ms": served,
+        "validated_ms": validated,
+        "served_total_ms": sum(served.values()),
+        "validated_total_ms": sum(validated.values()),
+        "validation_slowdown": sum(validated.values()) / sum(served.values()),
+    }
+
+
 def run_bench(quick: bool = False) -> dict[str, Any]:
     return {
         "backend": backend_name(),
@@ -142,4 +181,5 @@ def run_bench(quick: bool = False) -> dict[str, Any]:
         ),
         "train": bench_train(repeats=1 if quick else 3),
         "rerun_reset": bench_rerun_reset(epochs=1 if quick else 3),
+        "pages": bench_pages(repeats=2 if quick else 5),
     }

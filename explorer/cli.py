@@ -181,6 +181,13 @@ def command_bench(args) -> None:
         f"clear_session {reset['clear_session_slowdown']:.2f}x, gc.collect(2) {reset['gc_collect_slowdown']:.2f}x, "
         f"both {reset['clear_session_and_gc_slowdown']:.2f}x slower"
     )
+    pages = data["pages"]
+    print(
+        "page switch, server script time (ms, warm): "
+        + ", ".join(f"{name} {ms:.0f}" for name, ms in pages["served_ms"].items())
+        + f"; all pages {pages['served_total_ms']:.0f} ms, {pages['validation_slowdown']:.2f}x that with every "
+        "chart schema-validated"
+    )
 
 
 def command_pretrain(args) -> None:
@@ -282,7 +289,7 @@ def build_parser() -> argparse.ArgumentParser:
     reproducing = commands.add_parser("reproduce", help="the tutorials' experiments beside their published numbers")
     reproducing.add_argument("--quick", action="store_true", help="fewer repeats")
     reproducing.add_argument("--json", action="store_true")
-    benching = commands.add_parser("bench", help="decode and training speed")
+    benching = commands.add_parser("bench", help="decode, training and page speed")
     benching.add_argument("--quick", action="store_true")
     benching.add_argument("--json", action="store_true")
     pretraining = commands.add_parser("pretrain", help="rebuild pretrained/ for every default pair and variant")

@@ -6,9 +6,13 @@ Pages stay thin by calling these: `current_config()` for what the user picked, `
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
+import os
 import threading
+import time
+from collections.abc import Iterator
 from typing import Any
 
 import altair as alt
@@ -26,6 +30,9 @@ SCHEDULE_CHOICES = ("none", "linear", "inverse-sigmoid", "exponential")
 UNIT_CHOICES = (4, 8, 16, 32, 64, 128, 256)
 RATE_CHOICES = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1)
 BATCH_CHOICES = (8, 16, 32, 64, 128, 256, 512)
+# Altair's schema validation of every chart, on in the test suite (tests/conftest.py) and off when serving: see
+# `chart_spec`.
+VALIDATE_CHARTS = os.environ.get("SEQ2SEQ_VALIDATE_CHARTS") == "1"
 
 
 def _options(choices: tuple, current) -> list:
@@ -273,6 +280,66 @@ def require_model(config: RunConfig | None = None):
     st.stop()
 
 
+# -- server-side timing -----------------------------------------------------------------------------------------
+
+_RUN_LOG_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def timed_run(page: str) -> Iterator[None]:
+    """With `SEQ2SEQ_RUN_LOG=<file>` set, append one JSON line per script run: the page, its wall and CPU seconds.
+
+    The load test sets it, to tell the server's share of a page switch from the browsers'. A stopped or
+    rerun script (`st.stop`, `st.rerun`) is recorded too. Off by default, and a failed write is ignored.
+    """
+    path = os.environ.get("SEQ2SEQ_RUN_LOG")
+    if not path:
+        yield
+        return
+    started, cpu = time.perf_counter(), time.thread_time()
+    try:
+        yield
+    finally:
+        record = {
+            "page": page,
+            "seconds": round(time.perf_counter() - started, 5),
+            "cpu_seconds": round(time.thread_time() - cpu, 5),
+            "at": round(time.time(), 3),
+        }
+        with contextlib.suppress(OSError), _RUN_LOG_LOCK, open(path, "a", encoding="utf-8") as log:
+            log.write(json.dumps(record) + "\n")
+
+
+def time_pages(query: dict[str, str], repeats: int = 5) -> dict[str, float]:
+    """Warm script time of every page in ms (median of `repeats` switches to it), through AppTest, no browser.
+
+    The server's cost of one page switch for the configuration in `query`; `python -m explorer bench` runs it
+    with and without chart validation (see `chart_spec`).
+    """
+    import statistics
+    from pathlib import Path
+
+    from streamlit.testing.v1 import AppTest
+
+    root = Path(__file__).resolve().parents[1]
+    pages = sorted(f"app_pages/{path.name}" for path in (root / "app_pages").glob("*.py"))
+    app = AppTest.from_file(str(root / "app.py"), default_timeout=600)
+    for name, value in query.items():
+        app.query_params[name] = value
+    app.run()
+    for page in pages:  # first visits: models loaded, caches filled
+        app.switch_page(page).run()
+    times: dict[str, list[float]] = {page: [] for page in pages}
+    for _ in range(repeats):
+        for page in pages:
+            started = time.perf_counter()
+            app.switch_page(page).run()
+            times[page].append((time.perf_counter() - started) * 1000)
+            if app.exception:
+                raise RuntimeError(f"{page}: {app.exception[0].value}")
+    return {Path(page).stem: statistics.median(values) for page, values in times.items()}
+
+
 # -- output ---------------------------------------------------------------------------------------------------
 
 
@@ -430,7 +497,8 @@ def chart_with_downloads(chart: alt.TopLevelMixin, data: pd.DataFrame, name: str
     """Show an Altair chart with PNG, SVG and CSV downloads of it (vl-convert renders without a browser)."""
     if not figure_shown():
         return
-    st.altair_chart(chart, width="stretch")
+    spec = chart_spec(chart)
+    st.vega_lite_chart(spec, width="stretch")
     key = key or name
     columns = st.columns(3)
     columns[0].download_button(
@@ -474,12 +542,40 @@ def _altair_lock():
 _FALLBACK_ALTAIR_LOCK = threading.Lock()
 
 
+def chart_spec(chart: alt.TopLevelMixin, theme: str = "none") -> dict[str, Any]:
+    """The chart as a Vega-Lite spec with its data in `datasets`, made without Altair's schema validation.
+
+    `st.altair_chart` validates the whole spec against the Vega-Lite JSON schema on every script run, and
+    Altair validates each encoding channel as it is built (see `_fast_altair`): measured with yappi, that
+    validation was most of the States page's server time per rerun, which a class of thirty pays thirty times
+    per click. The test suite sets `SEQ2SEQ_VALIDATE_CHARTS=1`, so every chart every page makes in AppTest and in
+    the browser tests is still validated; a page view need not do it again. Altair's data transformer and
+    theme are process-wide, hence the lock. On the page Altair's theme is off, as Streamlit has it, so that the
+    app's own theme applies; the downloads keep Altair's default sizes.
+    """
+    with _altair_lock(), alt.theme.enable(theme), alt.data_transformers.enable("default", max_rows=None):
+        return chart.to_dict(validate=VALIDATE_CHARTS)
+
+
+def _fast_altair() -> None:
+    """Stop Altair from validating every schema object when it is made (its "debug mode").
+
+    The checks only improve the messages of a chart built wrongly, which the viz tests would catch; on a page
+    they cost tens of milliseconds per chart per run. `chart_spec` skips the final validation as well.
+    """
+    disable = getattr(getattr(alt.utils, "schemapi", None), "disable_debug_mode", None)
+    if callable(disable) and not VALIDATE_CHARTS:
+        disable()
+
+
+_fast_altair()
+
+
 def _render(chart: alt.TopLevelMixin, kind: str) -> bytes:
     """The chart as PNG or SVG, made only when its download button is clicked."""
     import vl_convert
 
-    with _altair_lock():
-        spec = chart.to_dict()
+    spec = chart_spec(chart, theme="default")
     if kind == "png":
         return vl_convert.vegalite_to_png(spec, scale=2)
     return vl_convert.vegalite_to_svg(spec).encode("utf-8")

@@ -16,6 +16,16 @@ import pandas as pd
 ACCURACY_AXIS = alt.Axis(format="%")
 
 
+def _tips(*fields: str | alt.Tooltip) -> list[alt.Tooltip]:
+    """Tooltip channels from field names or Tooltip objects.
+
+    Encodings are given as Altair channel objects throughout, never as bare strings or `alt.value`/`alt.condition`
+    dicts: Altair turns each of those into a channel by matching it against every class of the Vega-Lite schema,
+    which was a third of a page's server time per script run (py-spy, States page).
+    """
+    return [field if isinstance(field, alt.Tooltip) else alt.Tooltip(field) for field in fields]
+
+
 def history_frame(histories: Mapping[str, Iterable[Mapping[str, Any]]]) -> pd.DataFrame:
     """Long frame of per-epoch metrics: one row per (run, epoch, metric)."""
     rows = []
@@ -33,7 +43,7 @@ def training_curves_chart(frame: pd.DataFrame, title: str = "Training") -> alt.V
     base = alt.Chart(frame).encode(
         x=alt.X("epoch:Q", axis=alt.Axis(tickMinStep=1), title="epoch"),
         color=alt.Color("run:N", title="run"),
-        tooltip=["run", "epoch", "metric", alt.Tooltip("value:Q", format=".4f")],
+        tooltip=_tips("run", "epoch", "metric", alt.Tooltip("value:Q", format=".4f")),
     )
     loss = (
         base.transform_filter(alt.datum.metric == "loss")
@@ -74,9 +84,9 @@ def comparison_chart(frame: pd.DataFrame) -> alt.Chart:
         .encode(
             y=alt.Y("run:N", title=None),
             x=alt.X("accuracy:Q", scale=alt.Scale(domain=[0, 1]), axis=ACCURACY_AXIS, title="exact-sequence accuracy"),
-            yOffset="source:N",
+            yOffset=alt.YOffset("source:N"),
             color=alt.Color("source:N", scale=alt.Scale(domain=["ours", "published"], range=["#1f77b4", "#bbbbbb"])),
-            tooltip=["run", "source", alt.Tooltip("accuracy:Q", format=".1%")],
+            tooltip=_tips("run", "source", alt.Tooltip("accuracy:Q", format=".1%")),
         )
         .properties(height=alt.Step(18))
     )
@@ -100,10 +110,10 @@ def accuracy_by_length_chart(frame: pd.DataFrame) -> alt.LayerChart:
                 title="exact-sequence accuracy",
             ),
             color=alt.Color("run:N"),
-            tooltip=["run", "input_length", alt.Tooltip("sequence_accuracy:Q", format=".1%")],
+            tooltip=_tips("run", "input_length", alt.Tooltip("sequence_accuracy:Q", format=".1%")),
         )
     )
-    trained = alt.Chart(frame).mark_rule(strokeDash=[4, 4], color="gray").encode(x="trained_length:Q")
+    trained = alt.Chart(frame).mark_rule(strokeDash=[4, 4], color="gray").encode(x=alt.X("trained_length:Q"))
     return (lines + trained).properties(height=260)
 
 
@@ -142,7 +152,7 @@ def state_heatmap_chart(
             color=alt.Color(
                 "value:Q", scale=alt.Scale(scheme="redblue", domain=list(domain), reverse=True), title="value"
             ),
-            tooltip=["step", "unit", alt.Tooltip("value:Q", format=".3f")],
+            tooltip=_tips("step", "unit", alt.Tooltip("value:Q", format=".3f")),
         )
         .properties(title=title, height=min(360, 8 * int(frame["unit"].max()) + 40))
     )
@@ -154,7 +164,7 @@ def _cursor_rule(frame: pd.DataFrame, step: int | None, field: str):
     return (
         alt.Chart(cursor)
         .mark_rect(filled=False, stroke="#d62728", strokeWidth=3)
-        .encode(x=alt.X(f"{field}:O"), opacity=alt.value(1.0 if step is not None else 0.0))
+        .encode(x=alt.X(f"{field}:O"), opacity=alt.OpacityValue(1.0 if step is not None else 0.0))
     )
 
 
@@ -177,8 +187,10 @@ def gates_chart(frame: pd.DataFrame, highlight_step: int | None = None) -> alt.F
             x=alt.X("step:O", title="time step"),
             y=alt.Y("unit:O", title="unit", axis=alt.Axis(labels=False, ticks=False)),
             color=alt.Color("value:Q", scale=alt.Scale(scheme="viridis", domain=[-1, 1]), title="activation"),
-            stroke=alt.condition(alt.datum.step == (highlight_step or -1), alt.value("#d62728"), alt.value(None)),
-            tooltip=["gate", "step", "unit", alt.Tooltip("value:Q", format=".3f")],
+            stroke=alt.StrokeValue(
+                None, condition={"test": f"(datum.step === {highlight_step or -1})", "value": "#d62728"}
+            ),
+            tooltip=_tips("gate", "step", "unit", alt.Tooltip("value:Q", format=".3f")),
         )
         .properties(width=160, height=160)
         .facet(facet=alt.Facet("gate:N", title=None), columns=4)
@@ -195,13 +207,13 @@ def unit_lines_chart(frame: pd.DataFrame, units: list[int], highlight_step: int 
             x=alt.X("step:Q", axis=alt.Axis(tickMinStep=1), title="time step"),
             y=alt.Y("value:Q"),
             color=alt.Color("unit:N"),
-            tooltip=["unit", "step", alt.Tooltip("value:Q", format=".3f")],
+            tooltip=_tips("unit", "step", alt.Tooltip("value:Q", format=".3f")),
         )
     )
     rule = (
         alt.Chart(pd.DataFrame({"step": [highlight_step or 0]}))
         .mark_rule(color="#d62728")
-        .encode(x="step:Q", opacity=alt.value(1.0 if highlight_step else 0.0))
+        .encode(x=alt.X("step:Q"), opacity=alt.OpacityValue(1.0 if highlight_step else 0.0))
     )
     return (lines + rule).properties(height=240)
 
@@ -227,35 +239,35 @@ def attention_heatmap_chart(frame: pd.DataFrame, highlight_step: int | None = No
             x=alt.X("input_step:O", title="input step (what the encoder read)"),
             y=alt.Y("output_step:O", title="output step"),
             color=alt.Color("weight:Q", scale=alt.Scale(scheme="greens", domain=[0, 1]), title="attention"),
-            tooltip=[
+            tooltip=_tips(
                 "output_step",
                 "input_step",
                 "input_step_label",
                 "output_step_label",
                 alt.Tooltip("weight:Q", format=".3f"),
-            ],
+            ),
         )
     )
     text = (
         alt.Chart(frame)
         .mark_text(fontSize=11)
         .encode(
-            x="input_step:O",
-            y="output_step:O",
+            x=alt.X("input_step:O"),
+            y=alt.Y("output_step:O"),
             text=alt.Text("weight:Q", format=".2f"),
-            color=alt.condition(alt.datum.weight > 0.5, alt.value("white"), alt.value("black")),
+            color=alt.ColorValue("black", condition={"test": "datum.weight > 0.5", "value": "white"}),
         )
     )
     ideal = (
         alt.Chart(frame[frame["ideal"]])
         .mark_point(shape="circle", size=500, color="#ff7f0e", strokeWidth=2)
-        .encode(x="input_step:O", y="output_step:O")
+        .encode(x=alt.X("input_step:O"), y=alt.Y("output_step:O"))
     )
     row = pd.DataFrame({"output_step": [highlight_step if highlight_step else -1]})
     cursor = (
         alt.Chart(row)
         .mark_rule(color="#d62728", strokeWidth=2)
-        .encode(y="output_step:O", opacity=alt.value(1.0 if highlight_step else 0.0))
+        .encode(y=alt.Y("output_step:O"), opacity=alt.OpacityValue(1.0 if highlight_step else 0.0))
     )
     return (heat + text + ideal + cursor).properties(height=40 * int(frame["output_step"].max()) + 40)
 
@@ -269,8 +281,8 @@ def attention_bars_chart(frame: pd.DataFrame, output_step: int) -> alt.Chart:
         .encode(
             x=alt.X("input_step:O", title="input step"),
             y=alt.Y("weight:Q", scale=alt.Scale(domain=[0, 1]), title=f"attention of output step {output_step}"),
-            color=alt.condition(alt.datum.ideal, alt.value("#ff7f0e"), alt.value("#2ca02c")),
-            tooltip=["input_step", "input_step_label", alt.Tooltip("weight:Q", format=".3f")],
+            color=alt.ColorValue("#2ca02c", condition={"test": "datum.ideal", "value": "#ff7f0e"}),
+            tooltip=_tips("input_step", "input_step_label", alt.Tooltip("weight:Q", format=".3f")),
         )
         .properties(height=220)
     )
@@ -293,7 +305,7 @@ def gradient_steps_chart(frame: pd.DataFrame) -> alt.Chart:
             x=alt.X("step:O", title="time step"),
             y=alt.Y("gradient:Q", title="|∂L/∂x_t|"),
             column=alt.Column("part:N", title=None),
-            tooltip=["part", "step", alt.Tooltip("gradient:Q", format=".2e")],
+            tooltip=_tips("part", "step", alt.Tooltip("gradient:Q", format=".2e")),
         )
         .properties(width=260, height=200)
     )
@@ -334,7 +346,7 @@ def position_accuracy_chart(frame: pd.DataFrame) -> alt.Chart:
             y=alt.Y("value:Q", scale=alt.Scale(zero=False), axis=ACCURACY_AXIS, title="accuracy"),
             color=alt.Color("mode:N", title="decoding"),
             strokeDash=alt.StrokeDash("measure:N", title=None),
-            tooltip=["mode", "position", "measure", alt.Tooltip("value:Q", format=".1%")],
+            tooltip=_tips("mode", "position", "measure", alt.Tooltip("value:Q", format=".1%")),
         )
         .properties(height=260)
     )
@@ -357,7 +369,7 @@ def series_chart(frame: pd.DataFrame, title: str = "") -> alt.Chart:
             y=alt.Y("value:Q", scale=alt.Scale(domain=[0, 1])),
             color=alt.Color("line:N", title=None),
             strokeDash=alt.StrokeDash("line:N", legend=None),
-            tooltip=["line", "step", alt.Tooltip("value:Q", format=".3f")],
+            tooltip=_tips("line", "step", alt.Tooltip("value:Q", format=".3f")),
         )
         .properties(height=220, title=title)
     )
@@ -384,12 +396,16 @@ def projection_chart(
             x=alt.X("x:Q", title="component 1"),
             y=alt.Y("y:Q", title="component 2"),
             color=alt.Color(f"{colour}:{kind}", scale=alt.Scale(scheme="viridis") if kind == "Q" else alt.Undefined),
-            tooltip=["index", "shape", alt.Tooltip("frequency:Q", format=".3f"), alt.Tooltip("slope:Q", format=".3f")],
+            tooltip=_tips(
+                "index", "shape", alt.Tooltip("frequency:Q", format=".3f"), alt.Tooltip("slope:Q", format=".3f")
+            ),
         )
         .add_params(pick)
     )
     marked = frame[frame["index"].isin([selected, *neighbour_indices])] if selected is not None else frame.iloc[:0]
-    rings = alt.Chart(marked).mark_point(size=220, color="#d62728", strokeWidth=2).encode(x="x:Q", y="y:Q")
+    rings = (
+        alt.Chart(marked).mark_point(size=220, color="#d62728", strokeWidth=2).encode(x=alt.X("x:Q"), y=alt.Y("y:Q"))
+    )
     return (points + rings).properties(height=380)
 
 
@@ -407,7 +423,7 @@ def gradient_norms_chart(frame: pd.DataFrame) -> alt.Chart:
             x=alt.X("step:Q", title="training step"),
             y=alt.Y("norm:Q", scale=alt.Scale(type="log"), title="gradient norm"),
             color=alt.Color("layer:N"),
-            tooltip=["run", "layer", "step", alt.Tooltip("norm:Q", format=".3e")],
+            tooltip=_tips("run", "layer", "step", alt.Tooltip("norm:Q", format=".3e")),
         )
         .properties(width=230, height=200)
         .facet(facet=alt.Facet("run:N", title=None), columns=4)

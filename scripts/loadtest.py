@@ -21,6 +21,10 @@ What it does, in order:
    the model, the watch goes on for a grace period as long as the training took, so that a duplicate job
    queued behind the first one would be seen too.
 
+5. The app writes one line per script run (`SEQ2SEQ_RUN_LOG`, see `explorer.streamlit_adapter.timed_run`): the
+   page, the run's wall time and its thread's CPU time. Those of the browsing phase are reported beside the
+   browser-timed switches, to tell the server's share from the browsers' (which share this machine's cores).
+
 Correctness checks (exit status 1 when one fails): exactly one training job, every user saw the trained model,
 no user ever saw an exception box (`data-testid="stException"`), and every user finished its journey.
 Targets (reported; exit status 2 only with --strict): p95 page switch <= 1 s, peak server RSS <= 1.5 GB.
@@ -206,7 +210,11 @@ def stop_process_group(process: subprocess.Popen) -> None:
 
 @contextlib.contextmanager
 def streamlit_server(
-    cache_dir: Path, log_path: Path, timeout_s: float = SERVER_START_TIMEOUT_S, extra_args: list[str] | None = None
+    cache_dir: Path,
+    log_path: Path,
+    timeout_s: float = SERVER_START_TIMEOUT_S,
+    extra_args: list[str] | None = None,
+    extra_env: dict[str, str] | None = None,
 ) -> Iterator[Server]:
     """`streamlit run app.py` on a free loopback port with `SEQ2SEQ_CACHE_DIR=cache_dir`; yields once healthy.
 
@@ -214,6 +222,7 @@ def streamlit_server(
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "SEQ2SEQ_CACHE_DIR": str(cache_dir), "PYTHONUNBUFFERED": "1"}
+    env.update(extra_env or {})
     command = [
         sys.executable, "-m", "streamlit", "run", "app.py",
         "--server.headless", "true",
@@ -535,6 +544,7 @@ async def _drive(url: str, plan: Plan, log: Callable[[str], None]) -> dict[str, 
 
             log(f"phase 1: {plan.users} users browse {len(plan.pages)} page(s) x {plan.rounds} round(s)")
             started = time.perf_counter()
+            phase_times["browse_started_epoch"] = time.time()
             await asyncio.gather(
                 *(
                     browse(
@@ -547,6 +557,7 @@ async def _drive(url: str, plan: Plan, log: Callable[[str], None]) -> dict[str, 
                 )
             )
             phase_times["browse_s"] = time.perf_counter() - started
+            phase_times["browse_ended_epoch"] = time.time()
 
             async def open_untrained(result: UserResult, page) -> None:
                 if result.error:
@@ -692,7 +703,8 @@ def run_loadtest(plan: Plan | None = None, log: Callable[[str], None] | None = N
         watcher = SaveWatcher(cache_dir)
         watcher.start()
         log(f"starting streamlit (fresh cache {cache_dir}) ...")
-        with streamlit_server(cache_dir, workdir / "server.log") as server:
+        run_log = workdir / "script-runs.jsonl"  # one line per script run, written by the app (timed_run)
+        with streamlit_server(cache_dir, workdir / "server.log", extra_env={"SEQ2SEQ_RUN_LOG": str(run_log)}) as server:
             started_s = time.perf_counter() - begun
             sampler = RssSampler(server.process.pid)
             sampler.start()
@@ -717,6 +729,7 @@ def run_loadtest(plan: Plan | None = None, log: Callable[[str], None] | None = N
             server_log = server.log_text()
         watcher.stop()
         sidecars = sorted(p.name for p in cache_dir.glob("*.json"))
+        runs = read_script_runs(run_log, phase_times.get("browse_started_epoch"), phase_times.get("browse_ended_epoch"))
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
@@ -744,6 +757,14 @@ def run_loadtest(plan: Plan | None = None, log: Callable[[str], None] | None = N
         "page_switch_s": {k: _round(v) for k, v in _stats(switch_times).items()},
         "page_switch_by_page_s": {
             name: {k: _round(v) for k, v in _stats(values).items()} for name, values in per_page.items()
+        },
+        # The server's own share: how long each script run took in the server while the users browsed, wall
+        # and CPU (the thread's CPU time; the rest is waiting, mostly for the GIL other sessions hold).
+        "server_script_run_s": {k: _round(v) for k, v in _stats([r["seconds"] for r in runs]).items()},
+        "server_script_cpu_s": {k: _round(v) for k, v in _stats([r["cpu_seconds"] for r in runs]).items()},
+        "server_script_run_by_page_s": {
+            name: {k: _round(v) for k, v in _stats([r["seconds"] for r in runs if r["page"] == name]).items()}
+            for name in sorted({r["page"] for r in runs})
         },
         "initial_load_s": {k: _round(v) for k, v in _stats(initial).items()},
         "browse_phase_s": _round(phase_times.get("browse_s")),
@@ -790,6 +811,18 @@ def run_loadtest(plan: Plan | None = None, log: Callable[[str], None] | None = N
     return summary
 
 
+def read_script_runs(path: Path, start: float | None, end: float | None) -> list[dict[str, Any]]:
+    """The app's script-run records (explorer.streamlit_adapter.timed_run) that ended within [start, end]."""
+    runs = []
+    with contextlib.suppress(OSError):
+        for line in path.read_text("utf-8").splitlines():
+            with contextlib.suppress(ValueError):
+                record = json.loads(line)
+                if (start is None or record["at"] >= start) and (end is None or record["at"] <= end):
+                    runs.append(record)
+    return runs
+
+
 def _round(value: float | None, digits: int = 3) -> float | None:
     return None if value is None else round(value, digits)
 
@@ -811,6 +844,11 @@ def report(summary: dict[str, Any]) -> str:
     ]
     for name, stats in summary["page_switch_by_page_s"].items():
         lines.append(f"  -> {name:<11} p50 {s(stats['p50'])}  p95 {s(stats['p95'])}  max {s(stats['max'])}")
+    run, cpu = summary["server_script_run_s"], summary["server_script_cpu_s"]
+    lines.append(
+        f"server script runs meanwhile ({run['count']}): p50 {s(run['p50'])}, p95 {s(run['p95'])}, "
+        f"max {s(run['max'])}; CPU p50 {s(cpu['p50'])}, p95 {s(cpu['p95'])} (the rest of a switch is the browsers)"
+    )
     lines += [
         f"train clicks spread over {s(summary['click_spread_s'])}; "
         f"first user had the model after {s(summary['time_to_model_first_user_s'])}, "

@@ -7,6 +7,9 @@ import sys
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+# The app skips Altair's schema validation when serving (explorer/streamlit_adapter.py, chart_spec); under test
+# every chart the pages make is validated, here and in the `streamlit run` servers the browser tests start.
+os.environ.setdefault("SEQ2SEQ_VALIDATE_CHARTS", "1")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 

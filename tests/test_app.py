@@ -426,3 +426,23 @@ def test_chart_downloads_render_png_and_svg_while_streamlit_sends_charts_from_ot
     assert png.startswith(b"\x89PNG")
     assert all(svg.lstrip().startswith(b"<svg") for svg in svgs)
     assert all(b'aria-roledescription="line mark" d="M0,0L150,200L300,100"' in svg for svg in svgs)  # our data
+
+
+def test_charts_are_schema_checked_under_test_and_sent_unchecked_when_serving(monkeypatch):
+    """Serving skips Altair's validation for speed; the test suite turns it on, so a bad chart still fails here."""
+    import altair as alt
+    import pandas as pd
+
+    from explorer import streamlit_adapter
+    from explorer.streamlit_adapter import chart_spec
+    from explorer.viz import state_heatmap_chart
+
+    assert streamlit_adapter.VALIDATE_CHARTS  # tests/conftest.py sets SEQ2SEQ_VALIDATE_CHARTS=1
+    frame = pd.DataFrame({"step": [1, 1, 2, 2], "unit": [1, 2, 1, 2], "value": [0.1, -0.2, 0.3, 0.9]})
+    bad = alt.Chart(frame).mark_rect().encode(x=alt.X("step:O"), y=alt.Y("unit:O", sort="sideways"))
+    with pytest.raises(alt.utils.schemapi.SchemaValidationError):
+        chart_spec(bad)
+    checked = chart_spec(state_heatmap_chart(frame, "h", 2))
+    monkeypatch.setattr(streamlit_adapter, "VALIDATE_CHARTS", False)
+    assert chart_spec(bad)["encoding"]["y"]["sort"] == "sideways"  # sent as it is: the browser would complain
+    assert chart_spec(state_heatmap_chart(frame, "h", 2)) == checked  # same spec, validated or not
