@@ -92,3 +92,13 @@ def test_bench_measures_training_beside_the_per_run_reset():
     for name in ("clear_session", "gc_collect", "clear_session_and_gc"):
         assert figures[f"{name}_seconds"] > 0
         assert math.isclose(figures[f"{name}_slowdown"], figures[f"{name}_seconds"] / figures["quiet_seconds"])
+
+
+def test_bench_times_every_page_served_and_validated():
+    from explorer.bench import bench_pages
+
+    figures = bench_pages(repeats=1)
+    pages = {path.stem for path in (ROOT / "app_pages").glob("*.py")}
+    assert set(figures["served_ms"]) == set(figures["validated_ms"]) == pages
+    assert all(ms > 0 for ms in [*figures["served_ms"].values(), *figures["validated_ms"].values()])
+    assert figures["validation_slowdown"] == figures["validated_total_ms"] / figures["served_total_ms"]
