@@ -12,6 +12,7 @@ from explorer.streamlit_adapter import (
     current_config,
     get_manager,
     lookup_job,
+    per_model,
     require_model,
     sequence_input,
     step_cursor,
@@ -123,15 +124,9 @@ ready = {name: job.bundle for name, job in jobs.items() if job.state == DONE}
 if len(ready) < len(runs):
     st.caption("Both models are needed; train the missing one on the Train & Compare page.")
 else:
-
-    @st.cache_data(show_spinner="Decoding fresh examples at each length…", max_entries=32)
-    def _by_length(keys: str, _bundles: dict, lengths: tuple[int, ...]) -> list[dict]:
-        return [
-            {"run": name, **row} for name, model in _bundles.items() for row in accuracy_by_length(model, list(lengths))
-        ]
-
-    lengths = tuple(length_choices(runs[next(iter(runs))]))
-    rows = _by_length("|".join(r.key() for r in runs.values()), ready, lengths)
+    by_length = per_model("Decoding fresh examples at each length…", 32)(accuracy_by_length)
+    lengths = length_choices(runs[next(iter(runs))])
+    rows = [{"run": name, **row} for name, model in ready.items() for row in by_length(model, list(lengths))]
     lengths_frame = length_frame(rows)
     chart_with_downloads(
         accuracy_by_length_chart(lengths_frame), lengths_frame, f"attention-length-{config.task.name}", key="lengths"

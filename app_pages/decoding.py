@@ -15,6 +15,7 @@ from explorer.streamlit_adapter import (
     dot_with_download,
     get_manager,
     lookup_job,
+    per_model,
     require_model,
     sequence_input,
     step_cursor,
@@ -68,12 +69,7 @@ else:
 st.subheader("How errors compound, over 1,000 fresh examples")
 
 
-@st.cache_data(show_spinner="Decoding 1,000 examples both ways…", max_entries=32)
-def _positions(key: str, _bundle) -> list[dict]:
-    return position_accuracy(_bundle)
-
-
-positions = pd.DataFrame(_positions(config.key(), bundle))
+positions = pd.DataFrame(per_model("Decoding 1,000 examples both ways…", 32)(position_accuracy)(bundle))
 chart_with_downloads(position_accuracy_chart(positions), positions, f"positions-{config.key()}", key="positions")
 st.caption("Solid: accuracy of each position; dashed: share of sequences still right up to that position.")
 

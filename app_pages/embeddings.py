@@ -12,6 +12,7 @@ from explorer.streamlit_adapter import (
     current_config,
     figure_shown,
     model_job,
+    per_model,
     remember_point,
     remembered_point,
     require_model,
@@ -56,23 +57,18 @@ other_modes = [m for m in ("reconstruct", "predict", "composite") if m != config
 st.caption("Other modes: " + ", ".join(other_modes) + " (pick them in the sidebar's parameters).")
 
 
-@st.cache_data(show_spinner="Encoding 400 generated series…", max_entries=16)
-def _encoded(key: str, _bundle):
-    encoded = encode_series(_bundle)
+@per_model("Encoding 400 generated series…", 16)
+def _encoded(bundle):
+    encoded = encode_series(bundle)
     return encoded, pca(encoded.vectors), shape_classifier(encoded)
 
 
-encoded, (projected, explained), accuracy = _encoded(config.key(), bundle)
+encoded, (projected, explained), accuracy = _encoded(bundle)
 st.subheader("Encoder vectors of 400 generated series, in 2-D")
 method = url_control(
     st.radio, "Projection", ["PCA", "t-SNE"], key="projection", param="proj", default="PCA", horizontal=True
 )
-if method == "t-SNE":
-    points = st.cache_data(show_spinner="Running t-SNE…", max_entries=8)(lambda key, _v: tsne(_v))(
-        config.key(), encoded.vectors
-    )
-else:
-    points = projected
+points = per_model("Running t-SNE…", 8)(tsne)(encoded.vectors) if method == "t-SNE" else projected
 colour = url_control(
     st.selectbox,
     "Colour by",

@@ -10,6 +10,7 @@ from explorer.streamlit_adapter import (
     code_expander,
     current_config,
     dot_with_download,
+    per_model,
     require_model,
     sequence_input,
     step_cursor,
@@ -80,16 +81,9 @@ if bundle.pattern == "recursive":
 
 st.subheader("Backward: gradient reaching each step")
 targets = task.targets_for(config.task, source[None]) if task.values == "tokens" else source[None, :, None]
-
-
-@st.cache_data(show_spinner=False, max_entries=256)
-def _step_gradients(key: str, inputs, targets, _bundle) -> dict:
-    """One backward pass per model and input, shared by every session: it was most of this page's time per run."""
-    return step_gradients(_bundle, inputs, targets)
-
-
-gradients = _step_gradients(
-    config.key(), inputs, [targets, targets] if len(bundle.extras.get("heads", [])) > 1 else targets, bundle
+# One eager backward pass per model and input, shared by every session: it was most of this page's time per run.
+gradients = per_model(max_entries=256)(step_gradients)(
+    bundle, inputs, [targets, targets] if len(bundle.extras.get("heads", [])) > 1 else targets
 )
 dot_with_download(
     unrolled_dot(config, list(source), list(shown), gradients=gradients, mode=mode),

@@ -14,6 +14,7 @@ from explorer.streamlit_adapter import (
     get_manager,
     lookup_job,
     model_job,
+    per_model,
 )
 from explorer.viz import (
     accuracy_by_length_chart,
@@ -159,22 +160,15 @@ st.write(
 )
 
 
-@st.cache_data(show_spinner="Decoding fresh examples at each length…", max_entries=64)
-def _lengths(key: str, _bundle, lengths: tuple[int, ...]) -> list[dict]:
-    return accuracy_by_length(_bundle, list(lengths))
-
-
 finished = {arch: j for arch, j in compare_jobs.items() if j.state == DONE}
 if config.task.name != "series" and finished:
     lengths = tuple(length_choices(config))
+    by_length = per_model("Decoding fresh examples at each length…", 64)(accuracy_by_length)
     rows = []
     for arch, j in sorted(finished.items()):
         # Shipped models carry these figures in their sidecar (`explorer pretrain`); others are computed once.
         found = stored_length_rows(j.sidecar, list(lengths))
-        rows += [
-            {"run": arch, **row}
-            for row in (found if found is not None else _lengths(runs[arch].key(), j.bundle, lengths))
-        ]
+        rows += [{"run": arch, **row} for row in (found if found is not None else by_length(j.bundle, list(lengths)))]
     frame = length_frame(rows)
     chart_with_downloads(accuracy_by_length_chart(frame), frame, f"length-{config.task.name}", key="lengths")
 elif config.task.name == "series":

@@ -12,6 +12,7 @@ import json
 import os
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -19,7 +20,7 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from explorer.architectures import ARCHITECTURES
+from explorer.architectures import ARCHITECTURES, ModelBundle
 from explorer.config import CELL_TYPES, SERIES_MODES, RunConfig
 from explorer.jobs import DONE, FAILED, JobManager
 from explorer.presets import DEFAULT_ARCH, compatible_archs, default_config
@@ -278,6 +279,21 @@ def require_model(config: RunConfig | None = None):
     )
     st.page_link("app_pages/train.py", label="Go to Train & Compare", icon="🏋️")
     st.stop()
+
+
+def _model_token(bundle: ModelBundle) -> str:
+    """How Streamlit's caches tell loaded models apart: the config key plus a tag of this very object, so that a
+    model retrained under the same key (its file deleted while the app runs) never gets the old one's results."""
+    return bundle.__dict__.setdefault("_cache_token", f"{bundle.config.key()}:{uuid.uuid4().hex}")
+
+
+def per_model(show_spinner: bool | str = False, max_entries: int = 64):
+    """`st.cache_data` for a page's computation on loaded models, shared by every session.
+
+    Arguments that are `ModelBundle`s (also inside lists and dicts) are hashed by `_model_token`, everything
+    else by value: `per_model("Decoding…")(position_accuracy)(bundle)`.
+    """
+    return st.cache_data(show_spinner=show_spinner, max_entries=max_entries, hash_funcs={ModelBundle: _model_token})
 
 
 # -- server-side timing -----------------------------------------------------------------------------------------
@@ -546,7 +562,7 @@ def chart_spec(chart: alt.TopLevelMixin, theme: str = "none") -> dict[str, Any]:
     """The chart as a Vega-Lite spec with its data in `datasets`, made without Altair's schema validation.
 
     `st.altair_chart` validates the whole spec against the Vega-Lite JSON schema on every script run, and
-    Altair validates each encoding channel as it is built (see `_fast_altair`): measured with yappi, that
+    Altair validates each encoding channel as it is built (see `_fast_altair`): measured with py-spy, that
     validation was most of the States page's server time per rerun, which a class of thirty pays thirty times
     per click. The test suite sets `SEQ2SEQ_VALIDATE_CHARTS=1`, so every chart every page makes in AppTest and in
     the browser tests is still validated; a page view need not do it again. Altair's data transformer and

@@ -446,3 +446,25 @@ def test_charts_are_schema_checked_under_test_and_sent_unchecked_when_serving(mo
     monkeypatch.setattr(streamlit_adapter, "VALIDATE_CHARTS", False)
     assert chart_spec(bad)["encoding"]["y"]["sort"] == "sideways"  # sent as it is: the browser would complain
     assert chart_spec(state_heatmap_chart(frame, "h", 2)) == checked  # same spec, validated or not
+
+
+def test_page_computations_are_cached_per_loaded_model_not_just_per_config_key():
+    """`per_model` shares a result between sessions, but a model reloaded or retrained under the same key
+    (its file deleted while the app runs) is a different model: it must not get the old one's results."""
+    from explorer.cache import ModelStore
+    from explorer.presets import default_config
+    from explorer.streamlit_adapter import per_model
+
+    config = default_config("copy-first-k", "bahdanau")
+    first, second = ModelStore().lookup(config).bundle, ModelStore().lookup(config).bundle
+    calls = []
+
+    def count(bundle, length: int) -> int:
+        calls.append(bundle)
+        return length * 2
+
+    cached = per_model()(count)
+    assert cached(first, 3) == cached(first, 3) == 6
+    assert calls == [first]  # computed once for that model and argument
+    assert cached(first, 4) == 8 and cached(second, 3) == 6
+    assert calls == [first, first, second]  # a new argument, and another model under the same key
