@@ -7,27 +7,21 @@ import dataclasses
 import numpy as np
 
 from explorer import architectures
-from explorer.architectures import ModelBundle
+from explorer.networks import ModelBundle
 from explorer.config import RunConfig
 from explorer.tasks import get_task, shift_right
 from explorer.training import evaluate
 
-# The tutorials' published accuracies for configurations the app can rebuild, keyed by (task, arch).
-PUBLISHED = {
-    ("reverse", "teacher-forcing"): 1.0,
-    ("echo", "stacked-lstm"): 1.0,
-    ("echo-partial", "repeat-vector"): 1.0,
-    ("copy-first-k", "repeat-vector"): 0.231,
-    ("copy-first-k", "bahdanau"): 0.957,
-}
+def published_accuracy(task: str, arch: str) -> float | None:
+    """The tutorials' published exact-sequence accuracy for a task and architecture, if they report one."""
+    published = get_task(task).published.get(arch)
+    return None if published is None else published.accuracy
 
 
 def with_input_length(config: RunConfig, length: int) -> RunConfig:
-    """The same model on inputs of another length (output length follows where the task ties the two)."""
+    """The same model on inputs of another length (the output length follows the task's length rule)."""
     task = config.task
-    output = length if get_task(task.name).name in ("echo", "series") else min(task.output_length, length)
-    if task.name == "largest":
-        output = 1
+    output = get_task(task.name).output_length_for(length, task.output_length)
     return dataclasses.replace(config, task=dataclasses.replace(task, input_length=length, output_length=output))
 
 
@@ -81,7 +75,7 @@ def stored_length_rows(sidecar: dict, lengths: list[int]) -> list[dict] | None:
 def length_choices(config: RunConfig, count: int = 6) -> list[int]:
     """Input lengths around the trained one, up to twice as long, that the task accepts."""
     trained = config.task.input_length
-    low = max(1, config.task.output_length if config.task.name not in ("echo", "series", "largest") else 2)
+    low = max(1, get_task(config.task.name).shortest_input(config.task))
     candidates = sorted({max(low, trained - 2), trained, trained + 2, trained + 4, int(trained * 1.5), trained * 2})
     return [c for c in candidates if c >= low][:count]
 
@@ -115,8 +109,7 @@ def step_gradients(bundle: ModelBundle, encoder_inputs, targets, decoder_inputs=
         loss = keras.losses.MeanSquaredError()
     # Token models are cut after their one-hot layers, so the gradient has something continuous to reach.
     differentiable = model if task.values == "real" else keras.Model(feeds, model.output)
-    heads = bundle.extras.get("heads", [])
-    target_list = targets if len(heads) > 1 else np.asarray(targets)
+    target_list = targets if bundle.has_several_heads else np.asarray(targets)
     gradients = input_gradients(differentiable, loss, values, target_list)
     result = {
         "encoder": np.linalg.norm(gradients[0].reshape(len(encoder_inputs), encoder_inputs.shape[1], -1), axis=-1).mean(

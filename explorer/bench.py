@@ -44,7 +44,7 @@ def _timed(function, repeats: int) -> list[float]:
 
 
 def bench_decode(loop_sequences: int = 20, batch_sequences: int = 20_000, quick: bool = False) -> dict[str, Any]:
-    config = default_config("reverse", "teacher-forcing", epochs=2, target_accuracy=0.5)
+    config = default_config(epochs=2, target_accuracy=0.5)
     bundle = train(config).bundle
     loop_inputs = make_batch(config.task, loop_sequences, seed=1).encoder_inputs
     batch_inputs = make_batch(config.task, batch_sequences, seed=2).encoder_inputs
@@ -76,7 +76,7 @@ def bench_decode(loop_sequences: int = 20, batch_sequences: int = 20_000, quick:
 def bench_train(repeats: int = 3) -> dict[str, Any]:
     runs = []
     for seed in range(repeats):
-        config = default_config("reverse", "teacher-forcing", target_accuracy=0.99, epochs=20, **{"train.seed": seed})
+        config = default_config(target_accuracy=0.99, epochs=20, **{"train.seed": seed})
         result = train(config)
         runs.append(
             {
@@ -86,8 +86,9 @@ def bench_train(repeats: int = 3) -> dict[str, Any]:
                 "samples_seen": result.samples_seen,
             }
         )
+    task = default_config().task
     return {
-        "task": "reverse 6->3, cardinality 50",
+        "task": f"{task.name} {task.input_length}->{task.output_length}, cardinality {task.cardinality}",
         "seconds_to_99_median": statistics.median(r["seconds"] for r in runs),
         "runs": runs,
     }
@@ -96,10 +97,8 @@ def bench_train(repeats: int = 3) -> dict[str, Any]:
 def bench_rerun_reset(epochs: int = 3, period_s: float = 0.5, samples_per_epoch: int = 8192) -> dict[str, Any]:
     import keras
 
-    config = default_config(
-        "reverse", "teacher-forcing", epochs=epochs, target_accuracy=1.01, samples_per_epoch=samples_per_epoch
-    )
-    train(default_config("reverse", "teacher-forcing", epochs=1, samples_per_epoch=256))  # warm up
+    config = default_config(epochs=epochs, target_accuracy=1.01, samples_per_epoch=samples_per_epoch)
+    train(default_config(epochs=1, samples_per_epoch=256))  # warm up
 
     def timed_training(reset) -> float:
         stop = threading.Event()
@@ -141,14 +140,19 @@ def bench_rerun_reset(epochs: int = 3, period_s: float = 0.5, samples_per_epoch:
     }
 
 
-PAGE_QUERY = {"task": "copy-first-k", "arch": "bahdanau"}  # a shipped attention model: every page has figures
+def page_query() -> dict[str, str]:
+    """A shipped attention model (the first attention architecture on its default task): every page has figures."""
+    from explorer.architectures import ARCHITECTURES
+
+    arch = next(entry for entry in ARCHITECTURES.values() if entry.has_attention)
+    return {"task": arch.default_task, "arch": arch.name}
 
 
 def bench_pages(repeats: int = 5) -> dict[str, Any]:
     root = Path(__file__).resolve().parents[1]
     code = (
         "import json, sys; from explorer.streamlit_adapter import time_pages; "
-        f"print(json.dumps(time_pages({PAGE_QUERY!r}, {repeats})))"
+        f"print(json.dumps(time_pages({page_query()!r}, {repeats})))"
     )
     measured = {}
     for name, validate in (("served", "0"), ("validated", "1")):
@@ -163,7 +167,7 @@ def bench_pages(repeats: int = 5) -> dict[str, Any]:
         measured[name] = json.loads(done.stdout.strip().splitlines()[-1])
     served, validated = measured["served"], measured["validated"]
     return {
-        "query": PAGE_QUERY,
+        "query": page_query(),
         "served_ms": served,
         "validated_ms": validated,
         "served_total_ms": sum(served.values()),

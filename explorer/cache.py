@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from explorer.architectures import ModelBundle
+from explorer.networks import ModelBundle
 from explorer.config import RunConfig
 from explorer.storage import CorruptModelError, load_bundle, paths_for, read_sidecar, save_bundle
 

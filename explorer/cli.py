@@ -67,11 +67,26 @@ def command_list(args) -> None:
 
     data = {
         "tasks": {
-            n: {"kind": t.kind, "values": t.values, "description": t.description, "defaults": t.defaults}
+            n: {
+                "kind": t.kind,
+                "values": t.values,
+                "description": t.description,
+                "defaults": t.defaults,
+                "length_rule": str(t.length_rule),
+                "default_arch": t.default_arch,
+                "published": t.published,
+            }
             for n, t in TASKS.items()
         },
         "architectures": {
-            n: {"pattern": a.pattern, "values": a.values, "description": a.description}
+            n: {
+                "pattern": str(a.pattern),
+                "values": a.values,
+                "description": a.description,
+                "default_task": a.default_task,
+                "attention": a.attention,
+                "scores": list(a.scores),
+            }
             for n, a in ARCHITECTURES.items()
         },
         "parameters": field_names(),

@@ -4,6 +4,9 @@ A run is fully described by three small dataclasses: what to learn (`TaskConfig`
 (`ModelConfig`) and how it is trained (`TrainConfig`). `RunConfig.key()` hashes their sorted JSON together with
 `FORMAT_VERSION`, so the same experiment always maps to the same cache file and a change to the on-disk format
 invalidates every old file at once. Python's salted `hash()` is never used for keys.
+
+Validation asks the registries (`explorer.tasks`, `explorer.architectures`) and the shared vocabulary in
+`explorer.facts`, all Keras-free: building a configuration never imports Keras or TensorFlow.
 """
 
 from __future__ import annotations
@@ -14,14 +17,33 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from explorer.architectures import ARCHITECTURES
+from explorer.facts import (
+    ACTIVATIONS,
+    CELL_TYPES,
+    OPTIMIZERS,
+    SCHEDULES,
+    SCORE_FUNCTIONS,
+    SERIES_MODES,
+)
+from explorer.tasks import TASKS
+
+__all__ = [
+    "CELL_TYPES",
+    "FORMAT_VERSION",
+    "OPTIMIZERS",
+    "SCHEDULES",
+    "SCORE_FUNCTIONS",
+    "SERIES_MODES",
+    "ModelConfig",
+    "RunConfig",
+    "TaskConfig",
+    "TrainConfig",
+    "field_names",
+]
+
 # Bump when the saved model layout or the meaning of a field changes: every cached file then misses.
 FORMAT_VERSION = 1
-
-CELL_TYPES = ("lstm", "gru", "rnn")
-SCORE_FUNCTIONS = ("dot", "general", "concat", "additive")
-SERIES_MODES = ("reconstruct", "predict", "composite")
-SCHEDULES = ("none", "linear", "inverse-sigmoid", "exponential")
-OPTIMIZERS = ("adam", "sgd")
 
 
 def _check(condition: bool, message: str) -> None:
@@ -59,15 +81,13 @@ class TaskConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        from explorer import tasks  # local import: tasks imports this module
-
-        _check(self.name in tasks.TASKS, f"unknown task {self.name!r}; choose from {', '.join(tasks.TASKS)}")
+        _check(self.name in TASKS, f"unknown task {self.name!r}; choose from {', '.join(TASKS)}")
         _check_int("input_length", self.input_length, 1, 200)
         _check_int("output_length", self.output_length, 1, 200)
         _check_int("cardinality", self.cardinality, 2, 1000)
         _check_int("seed", self.seed, 0, 2**31 - 1)
         _check(self.series_mode in SERIES_MODES, f"series_mode must be one of {', '.join(SERIES_MODES)}")
-        tasks.TASKS[self.name].validate(self)
+        TASKS[self.name].validate(self)
 
     @property
     def vocab_size(self) -> int:
@@ -88,11 +108,9 @@ class ModelConfig:
     activation: str = "tanh"
 
     def __post_init__(self) -> None:
-        from explorer import architectures
-
         _check(
-            self.arch in architectures.ARCHITECTURES,
-            f"unknown architecture {self.arch!r}; choose from {', '.join(architectures.ARCHITECTURES)}",
+            self.arch in ARCHITECTURES,
+            f"unknown architecture {self.arch!r}; choose from {', '.join(ARCHITECTURES)}",
         )
         _check(self.cell in CELL_TYPES, f"cell must be one of {', '.join(CELL_TYPES)}, got {self.cell!r}")
         _check_int("units", self.units, 1, 1024)
@@ -100,7 +118,7 @@ class ModelConfig:
         _check(isinstance(self.bidirectional, bool), "bidirectional must be true or false")
         _check(isinstance(self.reverse_source, bool), "reverse_source must be true or false")
         _check(self.score in SCORE_FUNCTIONS, f"score must be one of {', '.join(SCORE_FUNCTIONS)}")
-        _check(self.activation in ("tanh", "relu"), "activation must be tanh or relu")
+        _check(self.activation in ACTIVATIONS, f"activation must be one of {', '.join(ACTIVATIONS)}")
 
 
 @dataclass(frozen=True)
@@ -154,9 +172,7 @@ class RunConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
 
     def __post_init__(self) -> None:
-        from explorer import architectures
-
-        architectures.ARCHITECTURES[self.model.arch].validate(self.task, self.model)
+        ARCHITECTURES[self.model.arch].validate(self.task, self.model)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from explorer.architectures import ModelBundle
+from explorer.facts import Pattern
+from explorer.networks import ModelBundle
 from explorer.tasks import shift_right
 
 # Rows per compiled call: large enough to amortise the call, small enough to bound memory for long sequences.
@@ -77,7 +78,7 @@ def _run_direct(bundle: ModelBundle, encoder_inputs) -> Trace:
 def greedy_decode(bundle: ModelBundle, encoder_inputs: np.ndarray) -> Trace:
     """Free-running greedy decoding: every step reads the decoder's own previous prediction."""
     encoder_inputs = np.asarray(encoder_inputs)
-    if bundle.pattern != "recursive":
+    if bundle.pattern is not Pattern.RECURSIVE:
         return _run_direct(bundle, encoder_inputs)
     shape = (len(encoder_inputs), bundle.target_length)
     return _run_unrolled(bundle, encoder_inputs, np.zeros(shape, np.int32), np.zeros(shape, np.float32))
@@ -86,7 +87,7 @@ def greedy_decode(bundle: ModelBundle, encoder_inputs: np.ndarray) -> Trace:
 def teacher_forced_decode(bundle: ModelBundle, encoder_inputs: np.ndarray, targets: np.ndarray) -> Trace:
     """Every step reads the true previous symbol, as in training; `tokens` are what the model would say."""
     encoder_inputs, targets = np.asarray(encoder_inputs), np.asarray(targets)
-    if bundle.pattern != "recursive":
+    if bundle.pattern is not Pattern.RECURSIVE:
         return _run_direct(bundle, encoder_inputs)
     return _run_unrolled(bundle, encoder_inputs, shift_right(targets), np.ones(targets.shape, np.float32))
 
@@ -136,16 +137,16 @@ def beam_search(bundle: ModelBundle, encoder_input: np.ndarray, width: int = 3) 
     encoder_input = np.asarray(encoder_input)[None]
     result = BeamResult(sequences=[])
     length = bundle.target_length
-    if bundle.pattern != "recursive":
+    if bundle.pattern is not Pattern.RECURSIVE:
         fixed = np.log(np.maximum(_run_direct(bundle, encoder_input).probabilities[0], 1e-12))
 
     beams = [(0.0, [], -1, None)]  # (log probability, tokens, node index, states)
-    if bundle.pattern == "recursive":
+    if bundle.pattern is Pattern.RECURSIVE:
         encoded = bundle.encoder.predict_on_batch(encoder_input)
-        memory, states = encoded[0], list(encoded[1:])
+        memory, states = encoded[0], bundle.initial_decoder_states(encoded)
         beams = [(0.0, [], -1, states)]
     for step in range(length):
-        if bundle.pattern == "recursive":
+        if bundle.pattern is Pattern.RECURSIVE:
             previous = np.array([[b[1][-1] if b[1] else 0] for b in beams], np.int32)
             state_batch = [np.concatenate([b[3][i] for b in beams]) for i in range(len(beams[0][3]))]
             inputs = [previous, *state_batch]
@@ -181,12 +182,12 @@ def decode_per_step_loop(bundle: ModelBundle, encoder_inputs: np.ndarray) -> np.
 
     Kept only so `bench` can measure what batching and compilation buy. Do not use it anywhere else.
     """
-    if bundle.pattern != "recursive":
+    if bundle.pattern is not Pattern.RECURSIVE:
         return np.stack([bundle.training_model.predict(row[None], verbose=0)[0].argmax(-1) for row in encoder_inputs])
     decoded = []
     for row in encoder_inputs:
         encoded = bundle.encoder.predict(row[None], verbose=0)
-        memory, states = encoded[0], list(encoded[1:])
+        memory, states = encoded[0], bundle.initial_decoder_states(encoded)
         token = np.zeros((1, 1), np.int32)
         output = []
         for _ in range(bundle.target_length):

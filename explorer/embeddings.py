@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from explorer.architectures import ModelBundle
+from explorer.networks import ModelBundle
 from explorer.tasks import Series, get_task
 
 

@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from explorer.architectures import ModelBundle
+from explorer.networks import ModelBundle
 from explorer.backend import backend_name, device_name
 from explorer.cache import ModelStore
 from explorer.config import RunConfig

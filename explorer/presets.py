@@ -1,8 +1,10 @@
 """Sensible default configurations for every task x architecture pair, shared by the CLI, pretraining and app.
 
-Defaults come from the tutorials (lengths, cardinalities) and from what trains quickly on a 2-core CPU
-(units, batch size, learning rate): a larger batch and a higher Adam learning rate than the tutorials reach the
-same accuracy in a fraction of the time.
+Every default is a fact of a registry entry: a task's parameters and default architecture (`explorer.tasks`), an
+architecture's model and training settings and default task (`explorer.architectures`). They come from the
+tutorials (lengths, cardinalities) and from what trains quickly on a 2-core CPU (units, batch size, learning
+rate): a larger batch and a higher Adam learning rate than the tutorials reach the same accuracy in a fraction of
+the time. This module only combines them, and names no task or architecture.
 """
 
 from __future__ import annotations
@@ -13,40 +15,10 @@ from typing import Any
 
 from explorer.architectures import ARCHITECTURES
 from explorer.config import ModelConfig, RunConfig, TaskConfig, TrainConfig, field_names
-from explorer.tasks import TASKS
+from explorer.tasks import DEFAULT_TASK, TASKS
 
-# The architecture each task is shown with first, and the task each architecture is shown with first.
-DEFAULT_ARCH = {
-    "echo": "stacked-lstm",
-    "echo-partial": "repeat-vector",
-    "reverse": "teacher-forcing",
-    "copy-first-k": "bahdanau",
-    "largest": "repeat-vector",
-    "count-up": "teacher-forcing",
-    "series": "lstm-autoencoder",
-}
-DEFAULT_TASK = {
-    "stacked-lstm": "echo",
-    "repeat-vector": "echo-partial",
-    "teacher-forcing": "reverse",
-    "bahdanau": "copy-first-k",
-    "luong": "copy-first-k",
-    "lstm-autoencoder": "series",
-}
-
-_MODEL_DEFAULTS: dict[str, dict[str, Any]] = {
-    "stacked-lstm": {"units": 64},
-    "repeat-vector": {"units": 128},
-    "teacher-forcing": {"units": 64},
-    "bahdanau": {"units": 64},
-    "luong": {"units": 64, "score": "general"},
-    "lstm-autoencoder": {"units": 64},
-}
-_TRAIN_DEFAULTS: dict[str, dict[str, Any]] = {
-    "lstm-autoencoder": {"epochs": 20, "learning_rate": 0.003, "target_accuracy": 0.95},
-    "repeat-vector": {"epochs": 15, "target_accuracy": 0.99},
-}
-
+# Every model trains until this exact-sequence accuracy unless its architecture says otherwise.
+TARGET_ACCURACY = 0.99
 
 def pairs() -> list[tuple[str, str]]:
     """Every (task, architecture) pair whose default configuration is valid."""
@@ -73,20 +45,18 @@ def default_config(task: str | None = None, arch: str | None = None, **overrides
     An override name may be qualified (`task.seed`) or plain when it is unambiguous (`units`). Raises
     ValueError naming the valid choices for an unknown task, architecture or parameter, or a bad value.
     """
-    if task is None and arch is None:
-        task = "reverse"
     if task is None:
-        task = DEFAULT_TASK.get(arch, "reverse")
-    if arch is None:
-        arch = DEFAULT_ARCH.get(task, "teacher-forcing")
+        task = ARCHITECTURES[arch].default_task if arch in ARCHITECTURES else DEFAULT_TASK
+    if arch is None and task in TASKS:
+        arch = TASKS[task].default_arch
     if task not in TASKS:
         raise ValueError(f"unknown task {task!r}; choose from {', '.join(TASKS)}")
     if arch not in ARCHITECTURES:
         raise ValueError(f"unknown architecture {arch!r}; choose from {', '.join(ARCHITECTURES)}")
     sections: dict[str, dict[str, Any]] = {
         "task": {"name": task, **TASKS[task].defaults},
-        "model": {"arch": arch, **_MODEL_DEFAULTS.get(arch, {})},
-        "train": {"target_accuracy": 0.99, **_TRAIN_DEFAULTS.get(arch, {})},
+        "model": {"arch": arch, **ARCHITECTURES[arch].model_defaults},
+        "train": {"target_accuracy": TARGET_ACCURACY, **ARCHITECTURES[arch].train_defaults},
     }
     names = field_names()
     for name, value in overrides.items():
@@ -132,14 +102,29 @@ def coerce(name: str, text: str) -> Any:
     return text
 
 
+# The schedule the Decoding page sets beside pure teacher forcing.
+SHOWCASE_SCHEDULE = "inverse-sigmoid"
+
+
+def scheduled_config(config: RunConfig) -> RunConfig:
+    """`config` trained with scheduled sampling instead of pure teacher forcing (the Decoding page's pair)."""
+    return config.replace(train={"teacher_forcing": SHOWCASE_SCHEDULE})
+
+
+def variant_configs() -> list[RunConfig]:
+    """The default pairs under every variant their task declares (e.g. each series mode)."""
+    return [
+        default_config(task, arch, **variant) for task, arch in pairs() for variant in TASKS[task].variants
+    ]
+
+
 def pretrain_configs() -> list[RunConfig]:
     """Everything `python -m explorer pretrain` ships: every default pair plus the variants the pages show."""
     configs = [default_config(task, arch) for task, arch in pairs()]
     configs += [
-        default_config("series", "lstm-autoencoder", series_mode="predict"),
-        default_config("series", "lstm-autoencoder", series_mode="composite"),
-        # Decoding page: scheduled sampling beside pure teacher forcing on the same task.
-        default_config("reverse", "teacher-forcing", teacher_forcing="inverse-sigmoid"),
+        *variant_configs(),
+        # Decoding page: scheduled sampling beside pure teacher forcing on the landing configuration.
+        scheduled_config(default_config()),
         *gradient_configs().values(),
     ]
     unique: dict[str, RunConfig] = {}
@@ -148,7 +133,7 @@ def pretrain_configs() -> list[RunConfig]:
     return list(unique.values())
 
 
-# The gradients page: one long series task, plain SGD at a high learning rate, four ways to train it.
+# The gradients page: one long real-valued series, plain SGD at a high learning rate, four ways to train it.
 _GRADIENT_BASE = {
     "input_length": 30,
     "output_length": 30,
@@ -169,8 +154,11 @@ GRADIENT_PRESETS: dict[str, dict[str, Any]] = {
 }
 
 
+def gradient_task() -> str:
+    """The task the Gradients page trains on: the first real-valued task, so the loss is a plain regression."""
+    return next(name for name, task in TASKS.items() if task.values == "real")
+
+
 def gradient_configs() -> dict[str, RunConfig]:
-    return {
-        name: default_config("series", "lstm-autoencoder", **{**_GRADIENT_BASE, **extra})
-        for name, extra in GRADIENT_PRESETS.items()
-    }
+    task = gradient_task()
+    return {name: default_config(task, **{**_GRADIENT_BASE, **extra}) for name, extra in GRADIENT_PRESETS.items()}

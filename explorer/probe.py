@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from explorer.architectures import ModelBundle
+from explorer.networks import ModelBundle
 from explorer.tasks import shift_right
 
 GATE_NAMES = {

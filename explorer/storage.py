@@ -20,7 +20,7 @@ from typing import Any
 import keras
 
 from explorer import architectures
-from explorer.architectures import ModelBundle
+from explorer.networks import ModelBundle
 from explorer.config import FORMAT_VERSION, RunConfig
 
 

@@ -8,21 +8,57 @@ symbol and as the decoder's start token. A task produces a `Batch`:
   what a teacher-forced decoder reads while training;
 - `targets`         (batch, target_length) int32: what the model must output.
 
-The series task produces float32 arrays of shape (batch, time, 1) instead. Adding a task is one class here and
-one entry in `TASKS`; the tests and the pages discover it from the registry.
+The series task produces float32 arrays of shape (batch, time, 1) instead.
+
+Each entry carries its own facts, so nothing else in the app names a task: its problem kind, its length rule
+(`LengthRule`), its default architecture and parameters, its ideal alignment (which input step each output step
+should read, given the input), the tutorials' published accuracies for it, and example parameter sets that the
+tests run. Adding a task is one class here and one entry in `TASKS`; the picker, the pages, the CLI and the tests
+discover it from the registry. This module imports NumPy only, never Keras.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, ClassVar
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
+
+from explorer.facts import PROBLEM_KINDS, LengthRule
 
 if TYPE_CHECKING:
     from explorer.config import TaskConfig
 
-PROBLEM_KINDS = ("prediction", "classification", "generation", "sequence-to-sequence")
+__all__ = [
+    "DEFAULT_TASK",
+    "PROBLEM_KINDS",
+    "TASKS",
+    "Batch",
+    "LengthRule",
+    "Published",
+    "Task",
+    "get_task",
+    "make_batch",
+]
+
+# The attention tutorial's training budget: one epoch over 5,000 examples, batches of 4.
+_ATTENTION_TUTORIAL_BUDGET = {"epochs": 1, "samples_per_epoch": 5000, "batch_size": 4, "learning_rate": 0.005}
+
+# Parameter sets the tests run every task on, adapted to each task's length rule (`Task.examples`).
+_EXAMPLE_SIZES = ((4, 4, 3), (9, 2, 20), (12, 12, 200), (1, 1, 2))
+
+
+@dataclass(frozen=True)
+class Published:
+    """A tutorial's published exact-sequence accuracy for a task and architecture, and how it was obtained.
+
+    `settings` are the tutorial's own training settings where they differ from our defaults (its budget), so
+    `reproduce` and the Train page compare like with like; `runs` is how many runs its figure averages.
+    """
+
+    accuracy: float
+    settings: dict[str, Any] = field(default_factory=dict)
+    runs: int = 1
 
 
 @dataclass(frozen=True)
@@ -48,16 +84,61 @@ def shift_right(targets: np.ndarray, start_token: int = 0) -> np.ndarray:
 
 
 class Task:
-    """Base class. Subclasses set the class attributes and implement `targets_for`."""
+    """Base class. Subclasses set the class attributes (the entry's facts) and implement `targets_for`."""
 
     name: ClassVar[str]
-    kind: ClassVar[str]
+    kind: ClassVar[str]  # one of PROBLEM_KINDS
     values: ClassVar[str] = "tokens"  # "tokens" or "real"
     description: ClassVar[str]
+    length_rule: ClassVar[LengthRule]
+    # The architecture this task is shown with first (it must accept the task's default parameters).
+    default_arch: ClassVar[str]
     defaults: ClassVar[dict[str, int | str]] = {}
+    # The tutorials' published exact-sequence accuracy on this task, by architecture.
+    published: ClassVar[dict[str, Published]] = {}
+    # Parameter changes on top of `defaults` that the pages show and `pretrain` ships (e.g. each series mode).
+    variants: ClassVar[tuple[dict[str, int | str], ...]] = ()
 
     def validate(self, config: TaskConfig) -> None:
-        """Raise ValueError when the parameters make no sense for this task."""
+        """Raise ValueError when the parameters make no sense for this task (the length rule, then task rules)."""
+        rule, length, output = self.length_rule, config.input_length, config.output_length
+        if rule is LengthRule.TIED and output != length:
+            raise ValueError(f"{self.name} outputs one value per input step: output_length must equal input_length")
+        if rule is LengthRule.PREFIX and output > length:
+            raise ValueError(f"{self.name} reads a prefix of the input: output_length must be at most input_length")
+        if rule is LengthRule.SINGLE and output != 1:
+            raise ValueError(f"{self.name} answers with one symbol: output_length must be 1")
+
+    @property
+    def output_length_is_free(self) -> bool:
+        """Whether the learner chooses the output length (else it follows from the input length)."""
+        return self.length_rule in (LengthRule.PREFIX, LengthRule.FREE)
+
+    def output_length_for(self, input_length: int, output_length: int) -> int:
+        """The output length this task takes for inputs of `input_length`, keeping `output_length` where it may."""
+        if self.length_rule is LengthRule.TIED:
+            return input_length
+        if self.length_rule is LengthRule.SINGLE:
+            return 1
+        if self.length_rule is LengthRule.PREFIX:
+            return min(output_length, input_length)
+        return output_length
+
+    def shortest_input(self, config: TaskConfig) -> int:
+        """The shortest input worth testing a model trained on `config` with (a prefix needs its k symbols)."""
+        return config.output_length if self.output_length_is_free else 2
+
+    def examples(self) -> list[dict[str, Any]]:
+        """Valid, non-default parameter sets (besides `defaults`) that the tests run this task on."""
+        found = []
+        for input_length, output_length, cardinality in _EXAMPLE_SIZES:
+            params = {
+                "input_length": input_length,
+                "output_length": self.output_length_for(input_length, output_length),
+                "cardinality": cardinality,
+            }
+            found.append(params)
+        return found
 
     def target_length(self, config: TaskConfig) -> int:
         return config.output_length
@@ -70,8 +151,9 @@ class Task:
         targets = self.targets_for(config, encoder_inputs).astype(np.int32)
         return Batch(encoder_inputs, shift_right(targets), targets)
 
-    def ideal_alignment(self, config: TaskConfig) -> np.ndarray | None:
-        """For each output step, the input step it should attend to (-1: none, e.g. padding). Shape (target_length,)."""
+    def ideal_alignment(self, config: TaskConfig, source: np.ndarray) -> np.ndarray | None:
+        """For each output step, the input step it should attend to (-1: none, e.g. padding), for the input
+        `source` (input_length,). Shape (target_length,). None when no single input step explains an output."""
         return None
 
     def check_input(self, config: TaskConfig, sequence: list[int] | np.ndarray) -> None:
@@ -91,16 +173,15 @@ class Echo(Task):
     name = "echo"
     kind = "sequence-to-sequence"
     description = "Output the whole input sequence again, one symbol per step."
+    length_rule = LengthRule.TIED
+    default_arch = "stacked-lstm"
     defaults: ClassVar[dict[str, int | str]] = {"input_length": 5, "output_length": 5, "cardinality": 99}
-
-    def validate(self, config: TaskConfig) -> None:
-        if config.output_length != config.input_length:
-            raise ValueError("echo outputs the whole sequence: output_length must equal input_length")
+    published: ClassVar[dict[str, Published]] = {"stacked-lstm": Published(1.0)}
 
     def targets_for(self, config: TaskConfig, encoder_inputs: np.ndarray) -> np.ndarray:
         return encoder_inputs.copy()
 
-    def ideal_alignment(self, config: TaskConfig) -> np.ndarray:
+    def ideal_alignment(self, config: TaskConfig, source: np.ndarray) -> np.ndarray:
         return np.arange(config.input_length)
 
 
@@ -108,16 +189,15 @@ class EchoPartial(Task):
     name = "echo-partial"
     kind = "sequence-to-sequence"
     description = "Output only the first k symbols of the input (k = output_length)."
+    length_rule = LengthRule.PREFIX
+    default_arch = "repeat-vector"
     defaults: ClassVar[dict[str, int | str]] = {"input_length": 5, "output_length": 2, "cardinality": 99}
-
-    def validate(self, config: TaskConfig) -> None:
-        if config.output_length > config.input_length:
-            raise ValueError("echo-partial copies a prefix: output_length must be at most input_length")
+    published: ClassVar[dict[str, Published]] = {"repeat-vector": Published(1.0)}
 
     def targets_for(self, config: TaskConfig, encoder_inputs: np.ndarray) -> np.ndarray:
         return encoder_inputs[:, : config.output_length].copy()
 
-    def ideal_alignment(self, config: TaskConfig) -> np.ndarray:
+    def ideal_alignment(self, config: TaskConfig, source: np.ndarray) -> np.ndarray:
         return np.arange(config.output_length)
 
 
@@ -125,16 +205,15 @@ class Reverse(Task):
     name = "reverse"
     kind = "sequence-to-sequence"
     description = "Output the first k input symbols in reverse order (k = output_length)."
+    length_rule = LengthRule.PREFIX
+    default_arch = "teacher-forcing"
     defaults: ClassVar[dict[str, int | str]] = {"input_length": 6, "output_length": 3, "cardinality": 50}
-
-    def validate(self, config: TaskConfig) -> None:
-        if config.output_length > config.input_length:
-            raise ValueError("reverse reads a prefix: output_length must be at most input_length")
+    published: ClassVar[dict[str, Published]] = {"teacher-forcing": Published(1.0)}
 
     def targets_for(self, config: TaskConfig, encoder_inputs: np.ndarray) -> np.ndarray:
         return encoder_inputs[:, : config.output_length][:, ::-1].copy()
 
-    def ideal_alignment(self, config: TaskConfig) -> np.ndarray:
+    def ideal_alignment(self, config: TaskConfig, source: np.ndarray) -> np.ndarray:
         return np.arange(config.output_length)[::-1].copy()
 
 
@@ -145,11 +224,14 @@ class CopyFirstK(Task):
         "Output the first k input symbols, then the padding symbol 0 up to the input length "
         "(k = output_length; the decoded sequence is input_length long)."
     )
+    length_rule = LengthRule.PREFIX
+    default_arch = "bahdanau"
     defaults: ClassVar[dict[str, int | str]] = {"input_length": 5, "output_length": 2, "cardinality": 50}
-
-    def validate(self, config: TaskConfig) -> None:
-        if config.output_length > config.input_length:
-            raise ValueError("copy-first-k copies a prefix: output_length (k) must be at most input_length")
+    # The attention tutorial's figures: one pass over 5,000 examples in batches of 4, mean of ten runs.
+    published: ClassVar[dict[str, Published]] = {
+        "repeat-vector": Published(0.231, {**_ATTENTION_TUTORIAL_BUDGET, "units": 150}, runs=10),
+        "bahdanau": Published(0.957, _ATTENTION_TUTORIAL_BUDGET, runs=10),
+    }
 
     def target_length(self, config: TaskConfig) -> int:
         return config.input_length
@@ -159,7 +241,7 @@ class CopyFirstK(Task):
         targets[:, : config.output_length] = encoder_inputs[:, : config.output_length]
         return targets
 
-    def ideal_alignment(self, config: TaskConfig) -> np.ndarray:
+    def ideal_alignment(self, config: TaskConfig, source: np.ndarray) -> np.ndarray:
         alignment = np.full(config.input_length, -1)
         alignment[: config.output_length] = np.arange(config.output_length)
         return alignment
@@ -169,11 +251,9 @@ class Largest(Task):
     name = "largest"
     kind = "classification"
     description = "Read the sequence and answer with one symbol: its largest value (many-to-one classification)."
+    length_rule = LengthRule.SINGLE
+    default_arch = "repeat-vector"
     defaults: ClassVar[dict[str, int | str]] = {"input_length": 6, "output_length": 1, "cardinality": 20}
-
-    def validate(self, config: TaskConfig) -> None:
-        if config.output_length != 1:
-            raise ValueError("largest answers with one symbol: output_length must be 1")
 
     def targets_for(self, config: TaskConfig, encoder_inputs: np.ndarray) -> np.ndarray:
         return encoder_inputs.max(axis=1, keepdims=True)
@@ -186,13 +266,15 @@ class CountUp(Task):
         "Generate k new symbols that count up from the last input symbol, wrapping from the largest back to 1 "
         "(k = output_length)."
     )
+    length_rule = LengthRule.FREE
+    default_arch = "teacher-forcing"
     defaults: ClassVar[dict[str, int | str]] = {"input_length": 4, "output_length": 4, "cardinality": 20}
 
     def targets_for(self, config: TaskConfig, encoder_inputs: np.ndarray) -> np.ndarray:
         steps = np.arange(1, config.output_length + 1)[None, :]
         return (encoder_inputs[:, -1:] - 1 + steps) % config.cardinality + 1
 
-    def ideal_alignment(self, config: TaskConfig) -> np.ndarray:
+    def ideal_alignment(self, config: TaskConfig, source: np.ndarray) -> np.ndarray:
         return np.full(config.output_length, config.input_length - 1)
 
 
@@ -208,13 +290,19 @@ class Series(Task):
     kind = "prediction"
     values = "real"
     description = "Reconstruct a real-valued series (ramp or sine) and/or predict it one step ahead."
+    length_rule = LengthRule.TIED
+    default_arch = "lstm-autoencoder"
     defaults: ClassVar[dict[str, int | str]] = {"input_length": 9, "output_length": 9, "series_mode": "reconstruct"}
+    variants: ClassVar[tuple[dict[str, int | str], ...]] = ({"series_mode": "predict"}, {"series_mode": "composite"})
 
     def validate(self, config: TaskConfig) -> None:
-        if config.output_length != config.input_length:
-            raise ValueError("series works step by step: output_length must equal input_length")
+        super().validate(config)
         if config.input_length < 2:
             raise ValueError("series needs at least 2 steps")
+
+    def examples(self) -> list[dict[str, Any]]:
+        modes = ("reconstruct", "predict", "composite")
+        return [{"input_length": n, "output_length": n, "series_mode": mode} for n, mode in zip((4, 9, 12), modes, strict=True)]
 
     def make_series(self, length: int, size: int, rng: np.random.Generator) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         """(size, length + 1) float32 series and the properties that generated each one."""
@@ -265,6 +353,8 @@ class Series(Task):
 TASKS: dict[str, Task] = {
     task.name: task for task in (Echo(), EchoPartial(), Reverse(), CopyFirstK(), Largest(), CountUp(), Series())
 }
+# The task a fresh visitor, a bare `default_config()` and the CLI start from.
+DEFAULT_TASK = "reverse"
 
 
 def get_task(name: str) -> Task:

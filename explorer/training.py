@@ -18,7 +18,7 @@ import keras
 import numpy as np
 
 from explorer import architectures
-from explorer.architectures import ModelBundle
+from explorer.networks import ModelBundle
 from explorer.config import RunConfig
 from explorer.decoding import greedy_decode, sequence_accuracy, token_accuracy
 from explorer.tasks import Batch, get_task
@@ -97,9 +97,7 @@ def _loss_for(config: RunConfig):
 
 
 def _targets(bundle: ModelBundle, batch: Batch):
-    if bundle.extras.get("heads") and len(bundle.extras["heads"]) > 1:
-        return [batch.targets, batch.extra_targets]
-    return batch.targets
+    return bundle.model_targets(batch.targets, batch.extra_targets)
 
 
 def evaluate(bundle: ModelBundle, examples: int = 1000, seed: int | None = None) -> dict[str, float]:
@@ -187,10 +185,10 @@ def train(
     task = get_task(config.task.name)
     train_config = config.train
     loss, metrics = _loss_for(config)
-    scheduled = train_config.teacher_forcing != "none" and bundle.pattern == "recursive"
+    scheduled = train_config.teacher_forcing != "none" and bundle.scheduled_model is not None
     # Scheduled sampling trains through the unrolled decoder, which can feed the model's own predictions.
-    fit_model = bundle.extras["scheduled_model"] if scheduled else bundle.training_model
-    heads = len(bundle.extras.get("heads", [None]))
+    fit_model = bundle.scheduled_model if scheduled else bundle.training_model
+    heads = len(bundle.heads)
     fit_model.compile(optimizer=make_optimizer(config), loss=loss, metrics=[metrics] * heads if heads > 1 else metrics)
 
     steps_per_epoch = math.ceil(train_config.samples_per_epoch / train_config.batch_size)

@@ -11,7 +11,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from explorer.config import RunConfig
-from explorer.presets import DEFAULT_ARCH, compatible_archs, default_config
+from explorer.architectures import ARCHITECTURES
+from explorer.presets import compatible_archs, default_config
+from explorer.tasks import DEFAULT_TASK, TASKS
 
 # URL parameter -> (config field, parser). Short names keep shared links readable.
 URL_FIELDS: dict[str, tuple[str, type]] = {
@@ -36,16 +38,13 @@ def _shown(text: str) -> str:
 
 def config_from_params(params: Mapping[str, str]) -> tuple[RunConfig, list[str]]:
     """Parse URL parameters into a valid RunConfig. Returns (config, problems in plain words)."""
-    from explorer.architectures import ARCHITECTURES
-    from explorer.tasks import TASKS
-
     problems: list[str] = []
     values: dict[str, Any] = {}
     task = params.get("task")
     if task is not None and task not in TASKS:
         problems.append(f"unknown task {_shown(task)} in the link")
         task = None
-    task = task or "reverse"
+    task = task or DEFAULT_TASK
     arch = params.get("arch")
     if arch is not None and arch not in ARCHITECTURES:
         problems.append(f"unknown architecture {_shown(arch)} in the link")
@@ -67,9 +66,9 @@ def config_from_params(params: Mapping[str, str]) -> tuple[RunConfig, list[str]]
             continue
         values[name] = value
     if arch is not None and arch not in compatible_archs(task):
-        problems.append(f"{arch} does not fit the {task} task; using {DEFAULT_ARCH[task]}")
+        problems.append(f"{arch} does not fit the {task} task; using {TASKS[task].default_arch}")
         arch = None
-    arch = arch or DEFAULT_ARCH[task]
+    arch = arch or TASKS[task].default_arch
     try:
         return default_config(task, arch, **values), problems
     except ValueError as error:

@@ -6,7 +6,6 @@ from conftest import ALL_PAIRS, tiny_config
 
 from explorer import architectures
 from explorer.decoding import greedy_decode, teacher_forced_decode
-from explorer.presets import DEFAULT_TASK
 from explorer.probe import GATE_NAMES, probe
 from explorer.storage import load_bundle, save_bundle
 from explorer.tasks import get_task, make_batch
@@ -20,7 +19,7 @@ VARIANTS = [
 ]
 # Every pair with the default cell, and every cell variant on each architecture's own default task.
 CASES = [(task, arch, VARIANTS[0]) for task, arch in ALL_PAIRS] + [
-    (DEFAULT_TASK[arch], arch, variant) for arch in architectures.ARCHITECTURES for variant in VARIANTS[1:]
+    (entry.default_task, name, variant) for name, entry in architectures.ARCHITECTURES.items() for variant in VARIANTS[1:]
 ]
 
 
@@ -59,7 +58,10 @@ def test_probe_replays_keras_exactly(built):
     """Recomputed gates reproduce every recurrent layer's own return_sequences output."""
     bundle, batch = built
     traced = probe(bundle, batch.encoder_inputs, batch.decoder_inputs if bundle.uses_decoder_inputs else None)
-    assert len(traced.layers) == len(bundle.taps) >= 2 or bundle.pattern == "stacked"
+    assert len(traced.layers) == len(bundle.taps)
+    # A stacked network is one recurrent stack; every encoder-decoder has recurrent layers on both sides.
+    roles = {tap.role for tap in bundle.taps}
+    assert roles == ({"encoder"} if bundle.pattern == "stacked" else {"encoder", "decoder"})
     for layer in traced.layers:
         np.testing.assert_allclose(layer.hidden, layer.keras_output, atol=2e-5, err_msg=layer.name)
         assert set(layer.gates) == set(GATE_NAMES[bundle.config.model.cell])
@@ -78,12 +80,10 @@ def test_return_sequences_versus_return_state(built):
     top_encoder = traced.by_role("encoder")[-1]
     np.testing.assert_allclose(top_encoder.keras_output, encoded[0], atol=1e-6)
     if not bundle.config.model.bidirectional:
-        # the top layer's h is the last state in the flat list [h0, (c0), h1, (c1), ...] or [h, (c)]
-        n_states = len(bundle.state_names)
-        top_h = encoded[1:][-n_states] if bundle.pattern == "recursive" else encoded[1]
+        top_h = bundle.final_encoder_state(encoded, "h")
         np.testing.assert_allclose(top_encoder.final_hidden, top_h, atol=2e-5)
         if bundle.config.model.cell == "lstm":
-            top_c = encoded[1:][-1] if bundle.pattern == "recursive" else encoded[2]
+            top_c = bundle.final_encoder_state(encoded, "c")
             np.testing.assert_allclose(top_encoder.cell_state[:, -1], top_c, atol=2e-5)
 
 
@@ -93,7 +93,7 @@ def test_one_step_decoder_reproduces_teacher_forcing(built):
         pytest.skip("only recursive decoders have a one-step model")
     full = np.asarray(bundle.training_model.predict_on_batch([batch.encoder_inputs, batch.decoder_inputs]))
     encoded = bundle.encoder.predict_on_batch(batch.encoder_inputs)
-    memory, states = encoded[0], list(encoded[1:])
+    memory, states = encoded[0], bundle.initial_decoder_states(encoded)
     for step in range(batch.targets.shape[1]):
         inputs = [batch.decoder_inputs[:, step : step + 1], *states] + ([memory] if bundle.has_attention else [])
         out = bundle.decoder_step.predict_on_batch(inputs)
