@@ -1,33 +1,59 @@
 """Graphviz DOT for recurrent networks: folded (with the cycle) and unrolled over the real sequence lengths.
 
-Every function returns DOT text; `st.graphviz_chart` renders it in the browser, so no system Graphviz is
-needed. Node names encode what they are (`enc_L_T`: encoder layer L at step T; `dec_L_T`; `x_T`; `y_T`), which
-the tests rely on.
+Every figure is built as a `graphviz.Digraph` and returned as its DOT text (`Digraph.source`); building the
+source needs no system Graphviz, and `st.graphviz_chart` renders it in the browser. Node names encode what they
+are (`enc_L_T`: encoder layer L at step T; `dec_L_T`; `x_T`; `y_T`), which the tests rely on. Also here: the
+beam-search tree, and `activation_memory`, the numbers behind the page's "memory grows with steps" table.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
+import graphviz
 import numpy as np
 
-from explorer.architectures import ARCHITECTURES, STATES_PER_CELL
+from explorer.architectures import ARCHITECTURES
 from explorer.config import RunConfig
+from explorer.facts import STATES_PER_CELL, Pattern
 from explorer.tasks import get_task
+
+if TYPE_CHECKING:
+    from explorer.decoding import BeamResult
 
 HIGHLIGHT = "#d62728"
 ENCODER_FILL = "#dbe9f6"
 DECODER_FILL = "#fde0c5"
+ATTENTION_FILL = "#e5f5e0"
+ATTENTION_EDGE = "#2ca02c"
+TEACHER = "#2ca02c"
+OWN_PREDICTION = "#ff7f0e"
+BACKWARD = "#9467bd"
+
+# Node styles shared by every figure. The graphviz package wants attribute values as strings.
+PLAIN = {"shape": "plaintext"}
+ENCODER_CELL = {"shape": "box", "style": "rounded,filled", "fillcolor": ENCODER_FILL}
+DECODER_CELL = {"shape": "box", "style": "rounded,filled", "fillcolor": DECODER_FILL}
+MARKED = {"color": HIGHLIGHT, "penwidth": "3"}
 
 
-def _header(title: str, rankdir: str = "LR") -> list[str]:
-    return [
-        "digraph G {",
-        f'  graph [rankdir={rankdir}, label="{title}", labelloc=t, fontsize=14, fontname="Helvetica", '
-        "nodesep=0.25, ranksep=0.45];",
-        '  node [fontname="Helvetica", fontsize=11];',
-        '  edge [fontname="Helvetica", fontsize=9];',
-    ]
+def _digraph(title: str, rankdir: str = "LR") -> graphviz.Digraph:
+    """An empty directed graph with the title on top and the house fonts for nodes and edges."""
+    return graphviz.Digraph(
+        "G",
+        graph_attr={
+            "rankdir": rankdir,
+            "label": title,
+            "labelloc": "t",
+            "fontsize": "14",
+            "fontname": "Helvetica",
+            "nodesep": "0.25",
+            "ranksep": "0.45",
+        },
+        node_attr={"fontname": "Helvetica", "fontsize": "11"},
+        edge_attr={"fontname": "Helvetica", "fontsize": "9"},
+    )
 
 
 def _token(value) -> str:
@@ -36,64 +62,64 @@ def _token(value) -> str:
     return str(int(value))
 
 
+def _states(cell: str, separator: str = ", ") -> str:
+    """What one cell passes to the next step: h, or h and c for an LSTM."""
+    return separator.join(["h", "c"][: STATES_PER_CELL[cell]])
+
+
 def folded_dot(config: RunConfig) -> str:
     """The network as drawn in textbooks: each recurrent layer one box with a loop back to itself."""
     arch = ARCHITECTURES[config.model.arch]
+    layers = config.model.layers
     cell = config.model.cell.upper()
-    states = "h, c" if STATES_PER_CELL[config.model.cell] == 2 else "h"
-    lines = _header(f"{config.model.arch}: folded")
-    lines.append('  x [label="input x(t)", shape=plaintext];')
+    states = _states(config.model.cell)
+    graph = _digraph(f"{config.model.arch}: folded")
+    graph.node("x", "input x(t)", **PLAIN)
     previous = "x"
-    for layer in range(config.model.layers):
+    for layer in range(layers):
         name = f"enc_{layer}"
-        label = f"{'Bi-' if config.model.bidirectional else ''}{cell} encoder {layer}"
-        lines.append(f'  {name} [label="{label}", shape=box, style="rounded,filled", fillcolor="{ENCODER_FILL}"];')
-        lines.append(f'  {name} -> {name} [label="{states}(t-1)"];')
-        lines.append(f"  {previous} -> {name};")
+        graph.node(name, f"{'Bi-' if config.model.bidirectional else ''}{cell} encoder {layer}", **ENCODER_CELL)
+        graph.edge(name, name, f"{states}(t-1)")
+        graph.edge(previous, name)
         previous = name
-    if arch.pattern == "stacked":
-        lines.append('  out [label="TimeDistributed(Dense softmax)", shape=box];')
-        lines.append(f"  {previous} -> out;")
-        lines.append('  y [label="output y(t)", shape=plaintext];\n  out -> y;')
-        lines.append("}")
-        return "\n".join(lines)
-    if arch.pattern == "direct":
-        lines.append('  repeat [label="RepeatVector", shape=box];')
-        lines.append(f'  {previous} -> repeat [label="last h"];')
+
+    if arch.pattern is Pattern.STACKED:
+        graph.node("out", "TimeDistributed(Dense softmax)", shape="box")
+        graph.edge(previous, "out")
+        graph.node("y", "output y(t)", **PLAIN)
+        graph.edge("out", "y")
+        return graph.source
+
+    if arch.pattern is Pattern.DIRECT:
+        graph.node("repeat", "RepeatVector", shape="box")
+        graph.edge(previous, "repeat", "last h")
         previous = "repeat"
     else:
-        lines.append('  prev [label="previous token y(t-1)", shape=plaintext];')
-    for layer in range(config.model.layers):
+        graph.node("prev", "previous token y(t-1)", **PLAIN)
+    for layer in range(layers):
         name = f"dec_{layer}"
-        lines.append(
-            f'  {name} [label="{cell} decoder {layer}", shape=box, style="rounded,filled", fillcolor="{DECODER_FILL}"];'
-        )
-        lines.append(f'  {name} -> {name} [label="{states}(t-1)"];')
-        if arch.pattern == "recursive":
-            lines.append(f'  enc_{layer} -> {name} [label="final {states}", style=dashed];')
-        if layer == 0 and arch.pattern == "recursive":
-            lines.append(f"  prev -> {name};")
-        elif layer > 0:
-            lines.append(f"  dec_{layer - 1} -> {name};")
+        graph.node(name, f"{cell} decoder {layer}", **DECODER_CELL)
+        graph.edge(name, name, f"{states}(t-1)")
+        if arch.pattern is Pattern.RECURSIVE:
+            graph.edge(f"enc_{layer}", name, f"final {states}", style="dashed")
+        if layer > 0:
+            graph.edge(f"dec_{layer - 1}", name)
         else:
-            lines.append(f"  {previous} -> {name};")
-    top = f"dec_{config.model.layers - 1}"
-    if arch.pattern == "recursive" and getattr(arch, "attention", None):
-        lines.append(f'  attention [label="{arch.name} attention", shape=diamond, style=filled, fillcolor="#e5f5e0"];')
-        lines.append(f'  enc_{config.model.layers - 1} -> attention [label="all steps"];')
-        lines.append(f"  {top} -> attention;")
+            graph.edge("prev" if arch.pattern is Pattern.RECURSIVE else previous, name)
+    top = f"dec_{layers - 1}"
+    if arch.has_attention:
+        graph.node("attention", f"{arch.name} attention", shape="diamond", style="filled", fillcolor=ATTENTION_FILL)
+        graph.edge(f"enc_{layers - 1}", "attention", "all steps")
+        graph.edge(top, "attention")
         top = "attention"
-    lines.append(
-        '  out [label="Dense softmax" shape=box];'
-        if get_task(config.task.name).values == "tokens"
-        else '  out [label="Dense (real value)" shape=box];'
-    )
-    lines.append(f"  {top} -> out;")
-    lines.append('  y [label="output y(t)", shape=plaintext];\n  out -> y;')
-    if arch.pattern == "recursive":
-        lines.append('  y -> prev [style=dotted, constraint=false, label="fed back at inference"];')
-    lines.append("}")
-    return "\n".join(lines)
+    tokens = get_task(config.task.name).values == "tokens"
+    graph.node("out", "Dense softmax" if tokens else "Dense (real value)", shape="box")
+    graph.edge(top, "out")
+    graph.node("y", "output y(t)", **PLAIN)
+    graph.edge("out", "y")
+    if arch.pattern is Pattern.RECURSIVE:
+        graph.edge("y", "prev", "fed back at inference", style="dotted", constraint="false")
+    return graph.source
 
 
 def unrolled_dot(
@@ -121,87 +147,88 @@ def unrolled_dot(
     arch = ARCHITECTURES[config.model.arch]
     model = config.model
     steps_in, steps_out = len(source), len(outputs)
-    states = "h,c" if STATES_PER_CELL[model.cell] == 2 else "h"
+    states = _states(model.cell, ",")
     backward = gradients is not None
     title = f"{config.model.arch} unrolled over {steps_in} input and {steps_out} output steps"
     title += " — backward pass (gradient magnitude per step)" if backward else f" — {mode}"
-    lines = _header(title)
+    graph = _digraph(title)
     cell = model.cell.upper()
 
-    def edge(tail: str, head: str, attributes: str = "") -> None:
+    def connect(tail: str, head: str, **attributes: str) -> None:
+        # The backward view draws the same wiring with every edge reversed: gradients flow from the loss back.
         if backward:
-            lines.append(f'  {head} -> {tail} [{attributes}{", " if attributes else ""}color="#9467bd"];')
+            graph.edge(head, tail, **{**attributes, "color": BACKWARD})
         else:
-            lines.append(f"  {tail} -> {head}{f' [{attributes}]' if attributes else ''};")
+            graph.edge(tail, head, **attributes)
 
-    def grad_label(kind: str, step: int) -> str:
+    def gradient_label(kind: str, step: int) -> dict[str, str]:
         if not backward or kind not in gradients or step >= len(gradients[kind]):
-            return ""
-        return f'label="∂L {gradients[kind][step]:.2g}", '
+            return {}
+        return {"label": f"∂L {gradients[kind][step]:.2g}"}
 
-    # Encoder (or the stacked network): a column per step, a row per layer.
-    order = list(range(steps_in))
-    for step in order:
-        lines.append(f'  x_{step} [label="x{step + 1}={_token(source[step])}", shape=plaintext];')
-    encoder_name = "stack" if arch.pattern == "stacked" else "enc"
+    # Encoder (or the stacked network): a column per step, a row per layer, each row held on one rank.
+    for step in range(steps_in):
+        graph.node(f"x_{step}", f"x{step + 1}={_token(source[step])}", **PLAIN)
+    encoder_name = "stack" if arch.pattern is Pattern.STACKED else "enc"
     for layer in range(model.layers):
-        lines.append("  { rank=same; " + " ".join(f"{encoder_name}_{layer}_{t};" for t in order) + " }")
-        for step in order:
+        with graph.subgraph() as row:
+            row.attr(rank="same")
+            for step in range(steps_in):
+                mark = MARKED if arch.pattern is Pattern.STACKED and step == highlight_step else {}
+                row.node(f"{encoder_name}_{layer}_{step}", f"{cell}\\nt={step + 1}", **ENCODER_CELL, **mark)
+        for step in range(steps_in):
             name = f"{encoder_name}_{layer}_{step}"
-            mark = f', color="{HIGHLIGHT}", penwidth=3' if arch.pattern == "stacked" and step == highlight_step else ""
-            lines.append(
-                f'  {name} [label="{cell}\\nt={step + 1}", shape=box, style="rounded,filled", '
-                f'fillcolor="{ENCODER_FILL}"{mark}];'
-            )
-            below = f"x_{step}" if layer == 0 else f"{encoder_name}_{layer - 1}_{step}"
-            edge(below, name, grad_label("encoder", step)[:-2] if layer == 0 and backward else "")
+            if layer == 0:
+                connect(f"x_{step}", name, **gradient_label("encoder", step))
+            else:
+                connect(f"{encoder_name}_{layer - 1}_{step}", name)
             if step > 0:
-                edge(f"{encoder_name}_{layer}_{step - 1}", name, f'label="{states}"')
+                connect(f"{encoder_name}_{layer}_{step - 1}", name, label=states)
     if model.bidirectional:
-        lines.append('  bi_note [label="bidirectional: a second chain reads right to left", shape=note];')
+        graph.node("bi_note", "bidirectional: a second chain reads right to left", shape="note")
 
     top_encoder = f"{encoder_name}_{model.layers - 1}"
-    if arch.pattern == "stacked":
+    if arch.pattern is Pattern.STACKED:
         for step in range(steps_out):
-            lines.append(f'  y_{step} [label="y{step + 1}={_token(outputs[step])}", shape=plaintext];')
-            edge(f"{top_encoder}_{step}", f"y_{step}")
-        lines.append("}")
-        return "\n".join(lines)
+            graph.node(f"y_{step}", f"y{step + 1}={_token(outputs[step])}", **PLAIN)
+            connect(f"{top_encoder}_{step}", f"y_{step}")
+        return graph.source
 
-    # Decoder.
+    # Decoder: the same grid, then its inputs, which differ by pattern and mode.
+    top_decoder = f"dec_{model.layers - 1}"
+    for layer in range(model.layers):
+        with graph.subgraph() as row:
+            row.attr(rank="same")
+            for step in range(steps_out):
+                mark = MARKED if step == highlight_step else {}
+                row.node(f"dec_{layer}_{step}", f"{cell}\\nt={step + 1}", **DECODER_CELL, **mark)
     for step in range(steps_out):
-        mark = f', color="{HIGHLIGHT}", penwidth=3' if step == highlight_step else ""
-        for layer in range(model.layers):
-            lines.append(
-                f'  dec_{layer}_{step} [label="{cell}\\nt={step + 1}", shape=box, style="rounded,filled", '
-                f'fillcolor="{DECODER_FILL}"{mark}];'
-            )
-        lines.append(f'  y_{step} [label="y{step + 1}={_token(outputs[step])}", shape=plaintext{mark}];')
-        edge(f"dec_{model.layers - 1}_{step}", f"y_{step}", grad_label("decoder", step)[:-2] if backward else "")
+        mark = MARKED if step == highlight_step else {}
+        graph.node(f"y_{step}", f"y{step + 1}={_token(outputs[step])}", **PLAIN, **mark)
+        connect(f"{top_decoder}_{step}", f"y_{step}", **gradient_label("decoder", step))
         for layer in range(1, model.layers):
-            edge(f"dec_{layer - 1}_{step}", f"dec_{layer}_{step}")
+            connect(f"dec_{layer - 1}_{step}", f"dec_{layer}_{step}")
         if step > 0:
             for layer in range(model.layers):
-                edge(f"dec_{layer}_{step - 1}", f"dec_{layer}_{step}", f'label="{states}"')
-    for layer in range(model.layers):
-        lines.append("  { rank=same; " + " ".join(f"dec_{layer}_{t};" for t in range(steps_out)) + " }")
+                connect(f"dec_{layer}_{step - 1}", f"dec_{layer}_{step}", label=states)
 
-    if arch.pattern == "direct":
-        lines.append('  repeat [label="RepeatVector", shape=box, style=filled, fillcolor="#eeeeee"];')
-        edge(f"{top_encoder}_{steps_in - 1}", "repeat", 'label="last h"')
+    if arch.pattern is Pattern.DIRECT:
+        graph.node("repeat", "RepeatVector", shape="box", style="filled", fillcolor="#eeeeee")
+        connect(f"{top_encoder}_{steps_in - 1}", "repeat", label="last h")
         for step in range(steps_out):
-            edge("repeat", f"dec_0_{step}", "style=dashed")
+            connect("repeat", f"dec_0_{step}", style="dashed")
     else:
         for layer in range(model.layers):
-            edge(f"enc_{layer}_{steps_in - 1}", f"dec_{layer}_0", f'label="final {states}", style=bold')
-        lines.append('  start [label="start 0", shape=plaintext];')
-        edge("start", "dec_0_0")
+            connect(f"enc_{layer}_{steps_in - 1}", f"dec_{layer}_0", label=f"final {states}", style="bold")
+        graph.node("start", "start 0", **PLAIN)
+        connect("start", "dec_0_0")
         for step in range(1, steps_out):
             if mode == "training":
-                lines.append(f'  t_{step} [label="target y{step}", shape=plaintext, fontcolor="#2ca02c"];')
-                edge(f"t_{step}", f"dec_0_{step}", 'color="#2ca02c", label="teacher"')
+                graph.node(f"t_{step}", f"target y{step}", **PLAIN, fontcolor=TEACHER)
+                connect(f"t_{step}", f"dec_0_{step}", label="teacher", color=TEACHER)
             else:
-                edge(f"y_{step - 1}", f"dec_0_{step}", 'style=dashed, color="#ff7f0e", label="own prediction"')
+                connect(f"y_{step - 1}", f"dec_0_{step}", label="own prediction", style="dashed", color=OWN_PREDICTION)
+
     if attention is not None and not backward:
         weights = np.asarray(attention)
         for out_step in range(min(steps_out, weights.shape[0])):
@@ -209,50 +236,60 @@ def unrolled_dot(
                 weight = float(weights[out_step, in_step])
                 if weight < attention_threshold:
                     continue
-                colour = HIGHLIGHT if out_step == highlight_step else "#2ca02c"
-                lines.append(
-                    f"  {top_encoder}_{in_step} -> dec_{model.layers - 1}_{out_step} "
-                    f'[color="{colour}", penwidth={0.5 + 4 * weight:.2f}, label="{weight:.2f}", '
-                    f'constraint=false, fontcolor="{colour}"];'
+                colour = HIGHLIGHT if out_step == highlight_step else ATTENTION_EDGE
+                # constraint=false: attention edges cross the grid and must not drag the layout out of its columns.
+                graph.edge(
+                    f"{top_encoder}_{in_step}",
+                    f"{top_decoder}_{out_step}",
+                    f"{weight:.2f}",
+                    color=colour,
+                    fontcolor=colour,
+                    penwidth=f"{0.5 + 4 * weight:.2f}",
+                    constraint="false",
                 )
-    lines.append("}")
-    return "\n".join(lines)
+    return graph.source
 
 
 def training_vs_inference_dot(config: RunConfig) -> str:
     """The three models of the recursive pattern: the training model beside the inference encoder and decoder."""
     cell = config.model.cell.upper()
-    states = "h, c" if STATES_PER_CELL[config.model.cell] == 2 else "h"
-    lines = _header(f"{config.model.arch}: one set of layers, three models", rankdir="TB")
-    lines += [
-        '  subgraph cluster_train { label="training model (teacher forcing)"; style=rounded;',
-        '    tr_src [label="source sequence", shape=plaintext];',
-        f'    tr_enc [label="{cell} encoder", shape=box, style=filled, fillcolor="{ENCODER_FILL}"];',
-        '    tr_tgt [label="targets shifted right\\n(0, y1, y2, ...)", shape=plaintext];',
-        f'    tr_dec [label="{cell} decoder", shape=box, style=filled, fillcolor="{DECODER_FILL}"];',
-        '    tr_out [label="all output steps at once", shape=plaintext];',
-        f'    tr_src -> tr_enc; tr_enc -> tr_dec [label="{states}"]; tr_tgt -> tr_dec; tr_dec -> tr_out;',
-        "  }",
-        '  subgraph cluster_enc { label="inference encoder"; style=rounded;',
-        '    in_src [label="source sequence", shape=plaintext];',
-        f'    in_enc [label="{cell} encoder", shape=box, style=filled, fillcolor="{ENCODER_FILL}"];',
-        f'    in_states [label="{states}", shape=plaintext];',
-        "    in_src -> in_enc -> in_states;",
-        "  }",
-        '  subgraph cluster_dec { label="one-step inference decoder (called once per output step)"; style=rounded;',
-        '    st_tok [label="previous token", shape=plaintext];',
-        f'    st_in [label="{states}", shape=plaintext];',
-        f'    st_dec [label="{cell} decoder", shape=box, style=filled, fillcolor="{DECODER_FILL}"];',
-        f'    st_out [label="next token + new {states}", shape=plaintext];',
-        "    st_tok -> st_dec; st_in -> st_dec; st_dec -> st_out;",
-        "  }",
-        '  in_states -> st_in [style=dashed, label="first step"];',
-        '  st_out -> st_tok [style=dashed, constraint=false, label="fed back"];',
-        '  tr_enc -> in_enc [style=dotted, label="same weights", dir=none];',
-        '  tr_dec -> st_dec [style=dotted, label="same weights", dir=none];',
-        "}",
-    ]
-    return "\n".join(lines)
+    states = _states(config.model.cell)
+    encoder_box = {"shape": "box", "style": "filled", "fillcolor": ENCODER_FILL}
+    decoder_box = {"shape": "box", "style": "filled", "fillcolor": DECODER_FILL}
+    graph = _digraph(f"{config.model.arch}: one set of layers, three models", rankdir="TB")
+    # Subgraphs named cluster_* are drawn as boxes around their nodes.
+    with graph.subgraph(name="cluster_train") as training:
+        training.attr(label="training model (teacher forcing)", style="rounded")
+        training.node("tr_src", "source sequence", **PLAIN)
+        training.node("tr_enc", f"{cell} encoder", **encoder_box)
+        training.node("tr_tgt", "targets shifted right\\n(0, y1, y2, ...)", **PLAIN)
+        training.node("tr_dec", f"{cell} decoder", **decoder_box)
+        training.node("tr_out", "all output steps at once", **PLAIN)
+        training.edge("tr_src", "tr_enc")
+        training.edge("tr_enc", "tr_dec", states)
+        training.edge("tr_tgt", "tr_dec")
+        training.edge("tr_dec", "tr_out")
+    with graph.subgraph(name="cluster_enc") as encoder:
+        encoder.attr(label="inference encoder", style="rounded")
+        encoder.node("in_src", "source sequence", **PLAIN)
+        encoder.node("in_enc", f"{cell} encoder", **encoder_box)
+        encoder.node("in_states", states, **PLAIN)
+        encoder.edge("in_src", "in_enc")
+        encoder.edge("in_enc", "in_states")
+    with graph.subgraph(name="cluster_dec") as decoder:
+        decoder.attr(label="one-step inference decoder (called once per output step)", style="rounded")
+        decoder.node("st_tok", "previous token", **PLAIN)
+        decoder.node("st_in", states, **PLAIN)
+        decoder.node("st_dec", f"{cell} decoder", **decoder_box)
+        decoder.node("st_out", f"next token + new {states}", **PLAIN)
+        decoder.edge("st_tok", "st_dec")
+        decoder.edge("st_in", "st_dec")
+        decoder.edge("st_dec", "st_out")
+    graph.edge("in_states", "st_in", "first step", style="dashed")
+    graph.edge("st_out", "st_tok", "fed back", style="dashed", constraint="false")
+    graph.edge("tr_enc", "in_enc", "same weights", style="dotted", dir="none")
+    graph.edge("tr_dec", "st_dec", "same weights", style="dotted", dir="none")
+    return graph.source
 
 
 def activation_memory(config: RunConfig, batch_size: int | None = None) -> dict[str, float]:
@@ -266,7 +303,7 @@ def activation_memory(config: RunConfig, batch_size: int | None = None) -> dict[
     per_unit = {"lstm": 4 + 2, "gru": 3 + 1, "rnn": 1 + 1}[model.cell]
     directions = 2 if model.bidirectional else 1
     steps_in = task.input_length
-    steps_out = 0 if ARCHITECTURES[model.arch].pattern == "stacked" else get_task(task.name).target_length(task)
+    steps_out = 0 if ARCHITECTURES[model.arch].pattern is Pattern.STACKED else get_task(task.name).target_length(task)
     floats = batch * model.layers * model.units * per_unit * (steps_in * directions + steps_out * directions)
     return {
         "steps": steps_in + steps_out,
@@ -275,26 +312,22 @@ def activation_memory(config: RunConfig, batch_size: int | None = None) -> dict[
     }
 
 
-def beam_dot(result, width: int, max_nodes: int = 200) -> str:
-    """The beam search tree: every expanded candidate with its cumulative log probability; survivors bold,
-    the best finished sequence red."""
-    lines = _header(f"beam search, width {width}: candidates kept at each step", rankdir="LR")
-    lines.append('  root [label="start", shape=circle];')
+def beam_dot(result: BeamResult, width: int, max_nodes: int = 200) -> str:
+    """The beam search tree: every expanded candidate (up to `max_nodes`) with its cumulative log probability;
+    the path to the best surviving candidate red and bold."""
+    graph = _digraph(f"beam search, width {width}: candidates kept at each step", rankdir="LR")
+    graph.node("root", "start", shape="circle")
     best_path: set[int] = set()
     if result.sequences:
-        # Walk back from the best final node.
-        final = [i for i in result.kept[-1]]
-        best = max(final, key=lambda i: result.nodes[i].log_probability)
+        # Walk back from the most probable node alive after the last step.
+        best = max(result.kept[-1], key=lambda i: result.nodes[i].log_probability)
         while best >= 0:
             best_path.add(best)
             best = result.nodes[best].parent
     for index, node in enumerate(result.nodes[:max_nodes]):
-        colour = HIGHLIGHT if index in best_path else "black"
-        lines.append(
-            f'  n{index} [label="{node.token}\\n{node.log_probability:.2f}", shape=box, color="{colour}"'
-            f"{', penwidth=2' if index in best_path else ''}];"
-        )
-        parent = "root" if node.parent < 0 else f"n{node.parent}"
-        lines.append(f'  {parent} -> n{index} [color="{colour}"];')
-    lines.append("}")
-    return "\n".join(lines)
+        on_best_path = index in best_path
+        colour = HIGHLIGHT if on_best_path else "black"
+        bold = {"penwidth": "2"} if on_best_path else {}
+        graph.node(f"n{index}", f"{node.token}\\n{node.log_probability:.2f}", shape="box", color=colour, **bold)
+        graph.edge("root" if node.parent < 0 else f"n{node.parent}", f"n{index}", color=colour)
+    return graph.source

@@ -16,9 +16,26 @@ from explorer.probe import probe
 from explorer.tasks import get_task, make_batch
 from explorer.viz import attention_frame, gates_frame, matrix_frame, states_frame
 
+# The statements `graphviz.Digraph.source` writes, one per line: `name [k=v ...]` and `tail -> head [k=v ...]`.
+NODE = re.compile(r"^\s*(\w+) \[(.*)\]$", re.MULTILINE)
+EDGE = re.compile(r"^\s*(\w+) -> (\w+)(?: \[(.*)\])?$", re.MULTILINE)
+ATTRIBUTE = re.compile(r'(\w+)=("(?:[^"\\]|\\.)*"|[^\s\]]+)')
+
+
+def _attributes(text: str) -> dict[str, str]:
+    return {key: value.removeprefix('"').removesuffix('"') for key, value in ATTRIBUTE.findall(text or "")}
+
+
+def _node_attributes(dot: str) -> dict[str, dict[str, str]]:
+    return {name: _attributes(text) for name, text in NODE.findall(dot) if name not in ("graph", "node", "edge")}
+
+
+def _edges(dot: str) -> list[tuple[str, str, dict[str, str]]]:
+    return [(tail, head, _attributes(text)) for tail, head, text in EDGE.findall(dot)]
+
 
 def _nodes(dot: str, prefix: str) -> set[str]:
-    return set(re.findall(rf"\b({prefix}_\d+_\d+) \[label", dot))
+    return {name for name in _node_attributes(dot) if re.fullmatch(rf"{prefix}_\d+_\d+", name)}
 
 
 @pytest.mark.parametrize("task, arch", ALL_PAIRS)
@@ -41,7 +58,9 @@ def test_training_and_inference_views_differ_in_what_the_decoder_reads():
     training = unrolled_dot(config, [1, 2, 3, 4, 5, 6], [3, 2, 1], mode="training")
     inference = unrolled_dot(config, [1, 2, 3, 4, 5, 6], [3, 2, 1], mode="inference")
     assert "teacher" in training and "own prediction" not in training
-    assert "y_0 -> dec_0_1" in inference and "y_0 -> dec_0_1" not in training
+    assert ("y_0", "dec_0_1") in {(tail, head) for tail, head, _ in _edges(inference)}
+    assert ("t_1", "dec_0_1") in {(tail, head) for tail, head, _ in _edges(training)}
+    assert "y_0" not in {tail for tail, _, _ in _edges(training)}
     assert "same weights" in training_vs_inference_dot(config)
     with pytest.raises(ValueError):
         unrolled_dot(config, [1], [1], mode="sometimes")
@@ -55,16 +74,21 @@ def test_attention_edges_carry_the_computed_weights():
     dot = unrolled_dot(
         config, list(source[0]), list(trace.tokens[0]), attention=trace.attention[0], attention_threshold=0.0
     )
-    edges = re.findall(r"enc_0_(\d+) -> dec_0_(\d+) \[[^]]*label=\"([0-9.]+)\"", dot)
-    assert len(edges) == 5 * 5
-    for in_step, out_step, label in edges:
-        assert float(label) == pytest.approx(trace.attention[0, int(out_step), int(in_step)], abs=0.006)
+    # Attention edges are the ones that leave the layout alone (constraint=false); the rest is the unrolled grid.
+    edges = [(tail, head, attributes) for tail, head, attributes in _edges(dot) if attributes.get("constraint")]
+    every_pair = {(f"enc_0_{in_step}", f"dec_0_{out_step}") for in_step in range(5) for out_step in range(5)}
+    assert {(tail, head) for tail, head, _ in edges} == every_pair
+    for tail, head, attributes in edges:
+        weight = trace.attention[0, int(head.rsplit("_", 1)[1]), int(tail.rsplit("_", 1)[1])]
+        assert float(attributes["label"]) == pytest.approx(weight, abs=0.006)
+        assert float(attributes["penwidth"]) == pytest.approx(0.5 + 4 * weight, abs=0.006)
 
 
 def test_highlighted_step_is_marked():
     config = tiny_config("reverse", "luong")
-    dot = unrolled_dot(config, [1, 2, 3, 4, 5, 6], [3, 2, 1], highlight_step=1)
-    assert re.search(r"dec_0_1 \[[^]]*penwidth=3", dot) and not re.search(r"dec_0_0 \[[^]]*penwidth=3", dot)
+    nodes = _node_attributes(unrolled_dot(config, [1, 2, 3, 4, 5, 6], [3, 2, 1], highlight_step=1))
+    marked = {name for name, attributes in nodes.items() if attributes.get("penwidth") == "3"}
+    assert marked == {"dec_0_1", "y_1"}
 
 
 @pytest.mark.parametrize(
@@ -87,7 +111,24 @@ def test_gradient_magnitudes_are_finite_and_drawn(task, arch):
         assert gradients["decoder"].shape == (batch.targets.shape[1],)
     source = batch.encoder_inputs[0, :, 0] if batch.encoder_inputs.ndim == 3 else batch.encoder_inputs[0]
     dot = unrolled_dot(config, list(source), list(range(batch.targets.shape[1])), gradients=gradients)
-    assert "backward" in dot and f"{gradients['encoder'][0]:.2g}" in dot
+    edges = {(tail, head): attributes for tail, head, attributes in _edges(dot)}
+    encoder = "stack" if arch == "stacked-lstm" else "enc"
+    # The backward view reverses every edge: the gradient flows from step 2 back to step 1, and into the input.
+    assert (f"{encoder}_0_1", f"{encoder}_0_0") in edges and (f"{encoder}_0_0", f"{encoder}_0_1") not in edges
+    assert edges[(f"{encoder}_0_0", "x_0")]["label"] == f"∂L {gradients['encoder'][0]:.2g}"
+    assert "backward" in dot
+
+
+@pytest.mark.parametrize("task, arch", ALL_PAIRS)
+def test_folded_view_draws_attention_exactly_for_attention_models(task, arch):
+    nodes = _node_attributes(folded_dot(tiny_config(task, arch)))
+    assert ("attention" in nodes) == architectures.ARCHITECTURES[arch].has_attention
+    assert {"enc_0", "y"} <= set(nodes)
+
+
+def test_three_models_are_drawn_as_three_clusters():
+    dot = training_vs_inference_dot(tiny_config("reverse", "teacher-forcing"))
+    assert re.findall(r"subgraph (cluster_\w+) \{", dot) == ["cluster_train", "cluster_enc", "cluster_dec"]
 
 
 def test_probe_frames_match_the_model_shapes():
