@@ -7,6 +7,9 @@ if [ ! -x .venv/bin/python ]; then
   "$PYTHON" -m venv .venv
 fi
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+# The library as an editable package, so tests and their subprocesses import `explorer` from this checkout without
+# path edits. Its dependencies are the pinned requirements just installed, hence --no-deps.
+.venv/bin/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
 export TF_CPP_MIN_LOG_LEVEL=3
 # The browser tests (tests/browser) drive Debian's Chromium through Playwright; Playwright's own browser
 # download is not used. Install the system package when it is missing; without it those tests skip.
@@ -31,5 +34,5 @@ if [ ! -x /usr/bin/chromium ]; then
     fi
   fi
 fi
-.venv/bin/python -m ruff check explorer tests app.py app_pages
+.venv/bin/python -m ruff check explorer tests app.py app_pages scripts
 exec .venv/bin/python -m pytest "$@"

@@ -3,19 +3,15 @@
 from __future__ import annotations
 
 import os
-import sys
-from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-# The app skips Altair's schema validation when serving (explorer/streamlit_adapter.py, chart_spec); under test
+# The app skips Altair's schema validation when serving (explorer/ui/figures.py, configure_charts); under test
 # every chart the pages make is validated, here and in the `streamlit run` servers the browser tests start.
 os.environ.setdefault("SEQ2SEQ_VALIDATE_CHARTS", "1")
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
-import pytest  # noqa: E402
+import pytest
 
-from explorer.presets import default_config, pairs  # noqa: E402
+from explorer.presets import default_config, pairs
 
 ALL_PAIRS = pairs()
 

@@ -233,9 +233,9 @@ def test_pretrained_is_preferred_over_cache(store):
     assert found.source == "pretrained"
 
 
+# Run with tests/ as the working directory, which `python -c` puts on sys.path: that is where `conftest` lives;
+# `explorer` is the installed package.
 WRITER = """
-import sys, time
-sys.path.insert(0, {root!r})
 from conftest import tiny_config
 from explorer import architectures
 from explorer.storage import save_bundle
@@ -249,8 +249,8 @@ while True:
 def test_a_writer_killed_mid_write_leaves_nothing_a_reader_accepts(tmp_path):
     """Kill a process that keeps saving at many moments; every time, the reader gets a valid model or nothing."""
     directory = tmp_path / "models"
-    script = WRITER.format(root=str(ROOT / "tests"), directory=str(directory))
-    env = {**os.environ, "PYTHONPATH": f"{ROOT}:{ROOT / 'tests'}", "TF_CPP_MIN_LOG_LEVEL": "3"}
+    script = WRITER.format(directory=str(directory))
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     key = tiny_config("reverse", "teacher-forcing", units=256, layers=2).key()
     accepted = rejected = 0
     for delay in np.linspace(0.0, 0.6, 6):
