@@ -278,6 +278,29 @@ class CountUp(Task):
         return np.full(config.output_length, config.input_length - 1)
 
 
+class Sort(Task):
+    """Sorting: the first output is the smallest input symbol, wherever it stands.
+
+    Unlike echo or reverse, where output step t always reads the same input step, the input step to read depends
+    on the input itself, so attention has to search instead of walking a fixed diagonal.
+    """
+
+    name = "sort"
+    kind = "sequence-to-sequence"
+    description = "Output the input's symbols in ascending order (repeated symbols are repeated)."
+    length_rule = LengthRule.TIED
+    default_arch = "bahdanau"
+    defaults: ClassVar[dict[str, int | str]] = {"input_length": 5, "output_length": 5, "cardinality": 20}
+
+    def targets_for(self, config: TaskConfig, encoder_inputs: np.ndarray) -> np.ndarray:
+        return np.sort(encoder_inputs, axis=1)
+
+    def ideal_alignment(self, config: TaskConfig, source: np.ndarray) -> np.ndarray:
+        # A stable sort: when a symbol repeats, its earlier position is read first. Either copy would do, so an
+        # alignment score counts attention on the other copy as a miss; the tasks keep repeats rare by default.
+        return np.argsort(np.asarray(source), kind="stable")
+
+
 class Series(Task):
     """Real-valued series for the LSTM autoencoder, drawn from a family: ramps and sines.
 
@@ -351,7 +374,8 @@ class Series(Task):
 
 
 TASKS: dict[str, Task] = {
-    task.name: task for task in (Echo(), EchoPartial(), Reverse(), CopyFirstK(), Largest(), CountUp(), Series())
+    task.name: task
+    for task in (Echo(), EchoPartial(), Reverse(), CopyFirstK(), Largest(), CountUp(), Sort(), Series())
 }
 # The task a fresh visitor, a bare `default_config()` and the CLI start from.
 DEFAULT_TASK = "reverse"
