@@ -362,9 +362,67 @@ class Luong(TeacherForcing):
         return parts["score"]([query, encoder_outputs], return_attention_scores=True)
 
 
+class LuongInputFeeding(Luong):
+    """Luong et al.'s input feeding: the attentional vector of step t-1 joins the decoder's input at step t.
+
+    Plain global attention decides where to look afresh at every step; fed its previous attentional vector, the
+    decoder knows what it has already read, which is what a task like sorting needs (each symbol once). The
+    feed makes each step depend on the one before, so even teacher-forced training runs step by step.
+    """
+
+    name = "luong-input-feeding"
+    title = "Luong, input feeding"
+    default_task = "sort"
+    description = (
+        "Luong's global attention with input feeding: each decoder step also reads the previous step's attentional "
+        "vector (the tanh mix of context and decoder output), so the decoder knows where it has already looked."
+    )
+
+    def feed_units(self, config: RunConfig) -> int:
+        from explorer.networks import decoder_units
+
+        return decoder_units(config.model)
+
+    def decode(self, parts, tokens, states_per_layer, encoder_outputs, feed, record_taps: list[Tap] | None = None):
+        from keras import layers, ops
+
+        from explorer.networks import Tap
+
+        one_hot = parts["one_hot"](tokens)  # (B, T, V)
+        states = states_per_layer
+        per_step: list[list[Tap]] = []
+        probabilities, weights = [], []
+        for step in range(tokens.shape[1]):
+            x = layers.Concatenate()([one_hot[:, step : step + 1], ops.expand_dims(feed, 1)])  # (B, 1, V + U)
+            step_taps: list[Tap] = []
+            hidden, states = self.run_stack(parts, x, states, step_taps)
+            context, step_weights = self.attend(parts["attention"], hidden, None, encoder_outputs)
+            attentional = parts["attention"]["combine"](layers.Concatenate()([hidden, context]))  # (B, 1, U)
+            feed = attentional[:, 0]
+            probabilities.append(parts["output"](attentional))
+            weights.append(step_weights)
+            per_step.append(step_taps)
+        if record_taps is not None:
+            # One tap per layer over the whole sequence: replaying the layer over the concatenated step inputs
+            # from the first initial state is exactly the chain of one-step calls above.
+            for index, first in enumerate(per_step[0]):
+                inputs = ops.concatenate([taps[index].inputs for taps in per_step], axis=1)
+                outputs = ops.concatenate([taps[index].outputs for taps in per_step], axis=1)
+                record_taps.append(Tap(first.layer, "decoder", inputs, outputs, first.initial_state))
+        return ops.concatenate(probabilities, axis=1), states, feed, ops.concatenate(weights, axis=1)
+
+
 ARCHITECTURES: dict[str, Architecture] = {
     arch.name: arch
-    for arch in (StackedLSTM(), RepeatVectorEncoderDecoder(), TeacherForcing(), Bahdanau(), Luong(), LSTMAutoencoder())
+    for arch in (
+        StackedLSTM(),
+        RepeatVectorEncoderDecoder(),
+        TeacherForcing(),
+        Bahdanau(),
+        Luong(),
+        LuongInputFeeding(),
+        LSTMAutoencoder(),
+    )
 }
 
 
