@@ -127,6 +127,6 @@ from explorer.analysis import step_gradients
 config = default_config("{config.task.name}", "{config.model.arch}")
 bundle = ModelStore().lookup(config).bundle
 trace = greedy_decode(bundle, inputs)              # inputs: (1, {config.task.input_length}) tokens
-dot = unrolled_dot(config, source, trace.tokens[0], attention=trace.attention and trace.attention[0])
+dot = unrolled_dot(config, source, trace.tokens[0], attention=None if trace.attention is None else trace.attention[0])
 gradients = step_gradients(bundle, inputs, targets) # |dL/dx_t| per step
 """)

@@ -11,7 +11,8 @@ from explorer.training import teacher_forcing_ratio, train
 
 
 def test_default_reversal_learns_the_task(trained_reversal):
-    """Published: 100%. Ours must reach >= 99% exact-sequence accuracy on 1000 fresh examples."""
+    """Published: 100%. Training stops once an epoch's 1,000 fresh examples decode at 99% (the fixture checks it got
+    there); the final measurement, on another 1,000 fresh examples, must be >= 97% exact-sequence accuracy."""
     assert trained_reversal.metrics["sequence_accuracy"] >= 0.97
     assert trained_reversal.metrics["eval_examples"] == 1000
     history = trained_reversal.history
