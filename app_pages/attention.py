@@ -6,19 +6,12 @@ from explorer.analysis import accuracy_by_length, alignment_score, length_choice
 from explorer.decoding import greedy_decode
 from explorer.jobs import DONE
 from explorer.presets import default_config
-from explorer.streamlit_adapter import (
-    chart_with_downloads,
-    code_expander,
-    current_config,
-    get_manager,
-    lookup_job,
-    per_model,
-    require_model,
-    sequence_input,
-    step_cursor,
-    use_config,
-)
 from explorer.tasks import get_task
+from explorer.ui.figures import chart_with_downloads, code_expander
+from explorer.ui.inputs import sequence_input, step_cursor
+from explorer.ui.models import lookup_job, per_model, require_model
+from explorer.ui.picker import current_config, use_config
+from explorer.ui.runtime import get_manager
 from explorer.viz import (
     accuracy_by_length_chart,
     attention_bars_chart,

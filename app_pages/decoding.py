@@ -8,20 +8,12 @@ from explorer.decoding import beam_search, greedy_decode, teacher_forced_decode
 from explorer.graphs import beam_dot
 from explorer.jobs import DONE
 from explorer.presets import default_config
-from explorer.streamlit_adapter import (
-    chart_with_downloads,
-    code_expander,
-    current_config,
-    dot_with_download,
-    get_manager,
-    lookup_job,
-    per_model,
-    require_model,
-    sequence_input,
-    step_cursor,
-    url_control,
-)
 from explorer.tasks import get_task
+from explorer.ui.figures import chart_with_downloads, code_expander, dot_with_download
+from explorer.ui.inputs import sequence_input, step_cursor, url_choice
+from explorer.ui.models import lookup_job, per_model, require_model
+from explorer.ui.picker import current_config
+from explorer.ui.runtime import get_manager
 from explorer.viz import decode_steps_frame, history_frame, position_accuracy_chart, training_curves_chart
 
 st.title("Decoding")
@@ -74,7 +66,7 @@ chart_with_downloads(position_accuracy_chart(positions), positions, f"positions-
 st.caption("Solid: accuracy of each position; dashed: share of sequences still right up to that position.")
 
 st.subheader("Beam search")
-width = url_control(st.select_slider, "Beam width", [1, 2, 3, 4, 5, 8], key="beam_width", param="beam", default=3)
+width = url_choice(st.select_slider, "Beam width", [1, 2, 3, 4, 5, 8], key="beam", default=3)
 result = beam_search(bundle, source, width=width)
 dot_with_download(beam_dot(result, width), f"beam-{width}", key="beam")
 best, score = result.sequences[0]

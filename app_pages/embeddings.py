@@ -5,21 +5,11 @@ import streamlit as st
 
 from explorer.embeddings import encode_series, neighbours, pca, projection_frame, shape_classifier, tsne
 from explorer.presets import default_config
-from explorer.streamlit_adapter import (
-    chart_spec,
-    chart_with_downloads,
-    code_expander,
-    current_config,
-    figure_shown,
-    model_job,
-    per_model,
-    remember_point,
-    remembered_point,
-    require_model,
-    sequence_input,
-    url_control,
-    use_config,
-)
+from explorer.ui.figures import chart_spec, chart_with_downloads, code_expander
+from explorer.ui.inputs import pick_point_on_select, sequence_input, url_choice, url_number
+from explorer.ui.models import model_job, per_model, require_model
+from explorer.ui.picker import current_config, use_config
+from explorer.ui.presenter import figure_shown
 from explorer.viz import projection_chart, series_chart, series_frame
 
 st.title("Autoencoder embeddings")
@@ -65,45 +55,29 @@ def _encoded(bundle):
 
 encoded, (projected, explained), accuracy = _encoded(bundle)
 st.subheader("Encoder vectors of 400 generated series, in 2-D")
-method = url_control(
-    st.radio, "Projection", ["PCA", "t-SNE"], key="projection", param="proj", default="PCA", horizontal=True
-)
+method = url_choice(st.radio, "Projection", ["PCA", "t-SNE"], key="proj", default="PCA", horizontal=True)
 points = per_model("Running t-SNE…", 8)(tsne)(encoded.vectors) if method == "t-SNE" else projected
-colour = url_control(
+colour = url_choice(
     st.selectbox,
     "Colour by",
     ["shape", "frequency", "slope", "phase"],
-    key="colour_by",
-    param="colour",
+    key="colour",
     default="shape",
 )
 projection = projection_frame(encoded, points)
-# The chosen series comes from, in order: a point just clicked on the scatter (kept for this one rerun), the
-# number box, the link. It is settled before the scatter is drawn, so the rings always mark the series shown below.
-state = st.session_state
-clicked = state.pop("_embedding_clicked", None)
-if clicked is not None:
-    state["embedding_index"] = clicked
-elif "embedding_index" not in state:
-    state["embedding_index"] = remembered_point("embedding_point", "point", len(encoded.series)) or 0
-index = st.number_input("Or choose a series by number", 0, len(encoded.series) - 1, key="embedding_index")
-selected = int(index)
+# The chosen series: the number box, kept in the URL as `point`; a click on the scatter sets it before the rerun.
+# It is settled before the scatter is drawn, so the rings always mark the series shown below.
+selected = url_number("Or choose a series by number", 0, len(encoded.series) - 1, key="point")
 near = neighbours(encoded.vectors, selected, 5)
-event = None
 if figure_shown():
-    event = st.vega_lite_chart(
+    st.vega_lite_chart(
         chart_spec(projection_chart(projection, colour, selected, near)),
-        on_select="rerun",
+        on_select=pick_point_on_select("embedding_chart", "picked", "index", target_key="point"),
         key="embedding_chart",
         width="stretch",
     )
-picked = (event or {}).get("selection", {}).get("picked") if isinstance(event, dict) else None
-if picked and int(picked[0]["index"]) != selected:
-    state["_embedding_clicked"] = int(picked[0]["index"])
-    st.rerun()
 if method == "PCA":
     st.caption(f"The two components explain {explained.sum():.0%} of the vectors' variance.")
-remember_point("embedding_point", "point", selected)
 chosen = {f"series {selected}": encoded.series[selected]}
 chosen.update({f"neighbour {n}": encoded.series[n] for n in near})
 lines = series_frame(encoded.series[selected], {k: v for k, v in chosen.items() if k != f"series {selected}"})

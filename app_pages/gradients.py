@@ -7,7 +7,9 @@ import streamlit as st
 
 from explorer.jobs import DONE, FAILED
 from explorer.presets import gradient_configs
-from explorer.streamlit_adapter import chart_with_downloads, code_expander, get_manager, lookup_job
+from explorer.ui.figures import chart_with_downloads, code_expander
+from explorer.ui.models import lookup_job
+from explorer.ui.runtime import get_manager
 from explorer.viz import gradient_norms_chart, undrawable_gradient_count
 
 st.title("Exploding gradients and clipping")

@@ -6,17 +6,11 @@ import streamlit as st
 from explorer.analysis import step_gradients
 from explorer.decoding import greedy_decode
 from explorer.graphs import activation_memory, folded_dot, training_vs_inference_dot, unrolled_dot
-from explorer.streamlit_adapter import (
-    code_expander,
-    current_config,
-    dot_with_download,
-    per_model,
-    require_model,
-    sequence_input,
-    step_cursor,
-    url_control,
-)
 from explorer.tasks import get_task
+from explorer.ui.figures import code_expander, dot_with_download
+from explorer.ui.inputs import sequence_input, step_cursor, url_choice
+from explorer.ui.models import per_model, require_model
+from explorer.ui.picker import current_config
 
 st.title("Unrolled graph")
 st.write(
@@ -45,12 +39,11 @@ dot_with_download(folded_dot(config), f"folded-{config.model.arch}", key="folded
 st.subheader("Unrolled over your input")
 mode = "inference"
 if bundle.pattern == "recursive":
-    mode = url_control(
+    mode = url_choice(
         st.radio,
         "Decoder reads",
         ["inference", "training"],
-        key="graph_mode",
-        param="reads",
+        key="reads",
         default="inference",
         horizontal=True,
         format_func=lambda m: {

@@ -3,8 +3,9 @@
 import streamlit as st
 
 from explorer.presets import default_config
-from explorer.streamlit_adapter import current_config, describe_source, model_job, use_config
 from explorer.tasks import PROBLEM_KINDS, TASKS
+from explorer.ui.models import describe_source, model_job
+from explorer.ui.picker import current_config, use_config
 
 st.title("Seq2Seq Explorer")
 st.write(

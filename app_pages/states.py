@@ -5,16 +5,11 @@ import pandas as pd
 import streamlit as st
 
 from explorer.probe import probe
-from explorer.streamlit_adapter import (
-    chart_with_downloads,
-    code_expander,
-    current_config,
-    require_model,
-    sequence_input,
-    step_cursor,
-    url_control,
-)
 from explorer.tasks import get_task
+from explorer.ui.figures import chart_with_downloads, code_expander
+from explorer.ui.inputs import sequence_input, step_cursor, url_choice
+from explorer.ui.models import require_model
+from explorer.ui.picker import current_config
 from explorer.viz import gates_chart, gates_frame, state_heatmap_chart, states_frame, unit_lines_chart
 
 st.title("Hidden states, cell states and gates")
@@ -31,12 +26,11 @@ source = sequence_input(config)
 inputs = source[None] if task.values == "tokens" else source[None, :, None]
 traced = probe(bundle, inputs)
 names = [f"{layer.name} ({layer.role})" for layer in traced.layers]
-choice = url_control(
+choice = url_choice(
     st.selectbox,
     "Layer",
     range(len(names)),
-    key="states_layer",
-    param="layer",
+    key="layer",
     default=0,
     format_func=lambda i: names[i],
 )
@@ -94,14 +88,12 @@ if config.model.bidirectional:
     )
 
 st.subheader("Units over time")
-units = url_control(
+units = url_choice(
     st.multiselect,
     "Units",
     range(1, layer.hidden.shape[-1] + 1),
-    key="states_units",
-    param="units_shown",
+    key="units_shown",
     default=[1, 2, 3][: layer.hidden.shape[-1]],
-    many=True,
 )
 if units:
     chart_with_downloads(

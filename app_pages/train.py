@@ -4,18 +4,11 @@ import streamlit as st
 
 from explorer.analysis import PUBLISHED, accuracy_by_length, length_choices, stored_length_rows
 from explorer.jobs import CANCELLED, DONE, FAILED, QUEUED, RUNNING
-from explorer.presets import default_config
-from explorer.streamlit_adapter import (
-    chart_spec,
-    chart_with_downloads,
-    compatible_archs,
-    current_config,
-    describe_source,
-    get_manager,
-    lookup_job,
-    model_job,
-    per_model,
-)
+from explorer.presets import compatible_archs, default_config
+from explorer.ui.figures import chart_spec, chart_with_downloads
+from explorer.ui.models import describe_source, lookup_job, model_job, per_model
+from explorer.ui.picker import current_config
+from explorer.ui.runtime import get_manager
 from explorer.viz import (
     accuracy_by_length_chart,
     comparison_chart,

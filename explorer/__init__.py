@@ -1,6 +1,6 @@
 """Seq2Seq Explorer's library: tasks, architectures, training, decoding, probes and storage.
 
-Nothing in this package imports Streamlit except `explorer.streamlit_adapter`; the pages call in, never the
+Nothing in this package imports Streamlit except its subpackage `explorer.ui`; the pages call in, never the
 other way round.
 """
 

@@ -5,7 +5,7 @@
 - train: seconds of training until >= 99% exact-sequence accuracy on the reversal task.
 - rerun_reset: training in a background thread while another thread does what Streamlit does after every script
   run by default (`keras.backend.clear_session()` and a full garbage collection) every 0.5 s, the rate of a live
-  progress view; the app switches both off (see `explorer/streamlit_adapter.py`). Quiet runs before and after.
+  progress view; the app switches both off (see `explorer/ui/runtime.py`). Quiet runs before and after.
 - pages: the server's warm script time per page (AppTest, no browser) as served, and with Altair's schema
   validation of every chart switched on as `st.altair_chart` would do it; each in a fresh process.
 """
@@ -151,7 +151,7 @@ def page_query() -> dict[str, str]:
 def bench_pages(repeats: int = 5) -> dict[str, Any]:
     root = Path(__file__).resolve().parents[1]
     code = (
-        "import json, sys; from explorer.streamlit_adapter import time_pages; "
+        "import json, sys; from explorer.ui.runtime import time_pages; "
         f"print(json.dumps(time_pages({page_query()!r}, {repeats})))"
     )
     measured = {}

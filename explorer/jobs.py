@@ -6,10 +6,12 @@ thirty students pressing "train" on the same configuration share one job. A job 
 jobs train at once (default 1, suited to a 2-core machine; `SEQ2SEQ_MAX_JOBS` overrides it); the rest wait in
 FIFO order and can see their position. Jobs report progress, can be cancelled, and keep a readable reason when
 they fail, after which a new request retries. A job exposes its model only once training has finished, so
-nobody is ever served half-updated weights.
+nobody is ever served half-updated weights. `shutdown()` retires a manager: it takes no more training, cancels
+what is queued or running, and its worker threads exit.
 
-This module knows nothing about Streamlit; the app keeps one manager in `st.cache_resource`. To scale beyond
-one machine, this small interface (request / get / cancel / snapshot) is what a real job queue would replace.
+This module knows nothing about Streamlit; the app keeps one manager in `st.cache_resource`, which calls
+`shutdown()` when it releases it. To scale beyond one machine, this small interface (request / get / cancel /
+snapshot / shutdown) is what a real job queue would replace.
 """
 
 from __future__ import annotations
@@ -91,6 +93,7 @@ class JobManager:
         self._queue: collections.deque[Job] = collections.deque()
         self._lock = threading.Lock()
         self._wakeup = threading.Condition(self._lock)
+        self._shut_down = False
         self._workers = [
             threading.Thread(target=self._work, name=f"trainer-{i}", daemon=True) for i in range(self.max_running)
         ]
@@ -124,6 +127,9 @@ class JobManager:
                 job.bundle, job.sidecar, job.source = found.bundle, found.sidecar, found.source
                 job.history = list(found.sidecar.get("history", []))
                 self._finish(job, DONE)
+            elif train_if_missing and self._shut_down:
+                job.reason = "the job manager was shut down; reload the page to train"
+                self._finish(job, CANCELLED)
             elif train_if_missing:
                 job.state = QUEUED
                 self._queue.append(job)
@@ -167,6 +173,31 @@ class JobManager:
                 job.cancel_requested = True
             return True
 
+    def shutdown(self, wait_s: float = 0.0) -> None:
+        """Retire this manager: no new training, queued jobs cancelled, running ones asked to stop, workers exit.
+
+        Models already loaded stay readable, and a lookup still finds stored models. Safe to call more than
+        once. Waits up to `wait_s` seconds in all for the worker threads to exit (a running epoch finishes first).
+        """
+        with self._lock:
+            self._shut_down = True
+            while self._queue:
+                job = self._queue.popleft()
+                job.reason = "cancelled: the job manager was shut down"
+                self._finish(job, CANCELLED)
+            for job in self._jobs.values():
+                if job.state == RUNNING:
+                    job.cancel_requested = True
+            self._wakeup.notify_all()
+        deadline = time.monotonic() + wait_s
+        for worker in self._workers:
+            worker.join(max(0.0, deadline - time.monotonic()))
+
+    @property
+    def is_shut_down(self) -> bool:
+        """True once `shutdown()` was called and every worker thread has exited."""
+        return self._shut_down and not any(worker.is_alive() for worker in self._workers)
+
     def snapshot(self) -> list[dict[str, Any]]:
         """A summary of every job, for a status panel."""
         with self._lock:
@@ -202,8 +233,10 @@ class JobManager:
     def _work(self) -> None:
         while True:
             with self._lock:
-                while not self._queue:
+                while not self._queue and not self._shut_down:
                     self._wakeup.wait()
+                if self._shut_down:
+                    return
                 job = self._queue.popleft()
                 job.state = RUNNING
             self._run(job)

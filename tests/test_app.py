@@ -1,6 +1,7 @@
 """AppTest: every page renders with no exception and shows what it should, on the picked configuration."""
 
 import json
+import os
 import re
 import time
 from pathlib import Path
@@ -12,10 +13,11 @@ from streamlit.testing.v1 import AppTest
 from explorer.architectures import ARCHITECTURES
 from explorer.presets import default_config
 from explorer.tasks import TASKS
+from explorer.ui.pages import PAGES as APP_PAGES
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = str(ROOT / "app.py")
-PAGES = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "app_pages").glob("*.py"))
+PAGES = [page.file for page in APP_PAGES]  # the page registry, which app.py's navigation is built from
 
 
 @pytest.fixture(autouse=True)
@@ -49,18 +51,17 @@ def spec_text(app) -> str:
     return " ".join(json.dumps(spec) for spec in charts(app))
 
 
-@pytest.mark.parametrize("page", PAGES)
-def test_every_page_runs_without_exception(page):
-    app = open_app(page)
-    assert app.title[0].value
+# (Parameters are not called `page`: pytest-playwright would take a test with that name for a browser test.)
+@pytest.mark.parametrize("entry", APP_PAGES, ids=lambda entry: entry.name)
+def test_every_page_runs_without_exception_and_shows_its_registered_heading(entry):
+    app = open_app(entry.file)
+    assert app.title[0].value == entry.heading  # what the browser tests and the load test wait for
 
 
 @pytest.mark.parametrize("arch", sorted(ARCHITECTURES))
 def test_every_page_runs_with_every_architecture(arch):
     """One session per architecture (on its default task) walks through every page: nothing may raise."""
-    from explorer.presets import DEFAULT_TASK
-
-    app = open_app(task=DEFAULT_TASK[arch], arch=arch)
+    app = open_app(task=ARCHITECTURES[arch].default_task, arch=arch)
     for page in PAGES:
         app.switch_page(page).run()
         assert not app.exception, (page, [e.value for e in app.exception])
@@ -140,7 +141,7 @@ def test_bad_url_parameters_show_a_message_not_an_exception(params):
 
 
 def test_train_an_untrained_config_through_the_page():
-    from explorer.streamlit_adapter import get_manager
+    from explorer.ui.runtime import get_manager
 
     app = open_app("app_pages/train.py", task="reverse", arch="teacher-forcing", units="8", ep="1", bs="64")
     config = app.session_state["config"]
@@ -156,8 +157,22 @@ def test_train_an_untrained_config_through_the_page():
     assert "Exact-sequence accuracy" in metrics and metrics["Epochs"] == "1"
 
 
+def test_clearing_streamlits_cache_shuts_the_old_job_manager_down():
+    """`st.cache_resource(on_release=...)`: "Clear cache" makes a new manager, and the old one's workers exit."""
+    from explorer.ui.runtime import get_manager
+
+    old = get_manager()
+    assert get_manager() is old and not old.is_shut_down
+    get_manager.clear()
+    deadline = time.monotonic() + 10
+    while not old.is_shut_down and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert old.is_shut_down
+    assert get_manager() is not old
+
+
 def test_every_architecture_can_be_picked_somewhere():
-    from explorer.streamlit_adapter import compatible_archs
+    from explorer.presets import compatible_archs
 
     assert {arch for task in TASKS for arch in compatible_archs(task)} == set(ARCHITECTURES)
 
@@ -244,9 +259,11 @@ def test_attention_page_heatmap_rows_sum_to_one_and_compare_lengths():
     assert any("Alignment score" in c.value for c in app.caption)
 
 
-def test_every_page_file_is_in_the_navigation():
-    app_source = (ROOT / "app.py").read_text()
-    assert all(f'"{page}"' in app_source for page in PAGES)
+def test_every_page_file_is_in_the_registry_once():
+    """app.py's navigation is the registry (every page is switched to above); no file in app_pages/ is left out."""
+    assert sorted(PAGES) == sorted(str(p.relative_to(ROOT)) for p in (ROOT / "app_pages").glob("*.py"))
+    assert len({page.name for page in APP_PAGES}) == len({page.url_path for page in APP_PAGES}) == len(APP_PAGES)
+    assert [page.is_default for page in APP_PAGES].count(True) == 1
 
 
 def test_decoding_page_compares_teacher_forced_and_free_running():
@@ -259,7 +276,7 @@ def test_decoding_page_compares_teacher_forced_and_free_running():
     assert set(positions["mode"]) == {"teacher-forced", "free-running"}
     beam = dots(app)[0]
     assert "beam search, width 3" in beam and "penwidth=2" in beam
-    app.select_slider(key="beam_width").set_value(1).run()
+    app.select_slider(key="beam").set_value(1).run()
     assert "width 1" in dots(app)[0] and not app.exception
 
 
@@ -278,7 +295,7 @@ def test_embeddings_page_projects_and_classifies():
     assert len(projection) == 400 and set(projection["shape"]) == {"ramp", "sine"}
     metrics = {m.label: float(m.value.rstrip("%")) for m in app.metric}
     assert metrics["Logistic regression on encoder vectors"] > metrics["Always guessing the majority"]
-    app.number_input(key="embedding_index").set_value(7).run()
+    app.number_input(key="point").set_value(7).run()
     neighbours = next(f for f in chart_data(app) if "line" in f.columns and f["line"].str.startswith("neighbour").any())
     assert neighbours["line"].str.startswith("neighbour").sum() == 5 * 9
 
@@ -341,48 +358,71 @@ def test_presenter_link_to_a_figure_past_the_last_shows_the_last():
 
 
 AUTOENCODER = {"task": "series", "arch": "lstm-autoencoder"}
+INFERENCE, TRAINING = "its own predictions (inference)", "the true previous symbol (teacher forcing, training)"
 
 
 @pytest.mark.parametrize(
-    ("page", "params", "key", "expected"),
+    ("page_file", "params", "expected"),
     [
-        ("app_pages/graph.py", {"reads": "training"}, "graph_mode", "training"),
-        ("app_pages/decoding.py", {"beam": "5"}, "beam_width", 5),
-        ("app_pages/states.py", {"units_shown": "2,4"}, "states_units", [2, 4]),
-        (
-            "app_pages/embeddings.py",
-            {"task": "series", "arch": "lstm-autoencoder", "proj": "t-SNE"},
-            "projection",
-            "t-SNE",
-        ),
-        (
-            "app_pages/embeddings.py",
-            {"task": "series", "arch": "lstm-autoencoder", "colour": "slope"},
-            "colour_by",
-            "slope",
-        ),
+        ("app_pages/graph.py", {"reads": TRAINING}, "training"),  # a choice is written as the label shown
+        ("app_pages/decoding.py", {"beam": "5"}, 5),
+        ("app_pages/states.py", {"units_shown": ["2", "4"]}, [2, 4]),
+        ("app_pages/states.py", {"layer": "decoder_0 (decoder)"}, 1),
+        ("app_pages/embeddings.py", {**AUTOENCODER, "proj": "t-SNE"}, "t-SNE"),
+        ("app_pages/embeddings.py", {**AUTOENCODER, "colour": "slope"}, "slope"),
+        ("app_pages/embeddings.py", {**AUTOENCODER, "point": "7"}, 7),
     ],
 )
-def test_page_controls_come_from_the_url_and_go_back_to_it(page, params, key, expected):
+def test_page_controls_come_from_the_url(page_file, params, expected):
+    """Each page control is bound to the URL parameter of its own name (Streamlit writes the user's changes
+    back; the browser tests check that half, which AppTest cannot see)."""
     base = {"task": "reverse", "arch": "teacher-forcing"}
-    app = open_app(page, **{**base, **params})
-    assert app.session_state[key] == expected
-    url_name, url_value = next((k, v) for k, v in params.items() if k not in base)
-    assert _param(app, url_name) == url_value
+    app = open_app(page_file, **{**base, **params})
+    name = next(k for k in params if k not in AUTOENCODER)
+    assert app.session_state[name] == expected
+    assert not app.warning  # a good link is read without a word
 
 
-def test_a_page_control_link_with_a_bad_value_falls_back_quietly():
+@pytest.mark.parametrize(
+    ("page_file", "params", "name", "fallback", "message"),
+    [
+        ("app_pages/decoding.py", {"beam": "banana"}, "beam", 3, "`beam=banana` is not a choice here"),
+        ("app_pages/graph.py", {"reads": "training"}, "reads", "inference", "`reads=training` is not a choice"),
+        ("app_pages/states.py", {"units_shown": ["2", "99"]}, "units_shown", [2], "`units_shown=99` is not"),
+        ("app_pages/embeddings.py", {**AUTOENCODER, "point": "x)"}, "point", 0, "`point=x)` is not a whole number"),
+        ("app_pages/embeddings.py", {**AUTOENCODER, "point": "9999"}, "point", 0, "outside 0..399; showing 0"),
+    ],
+)
+def test_a_page_control_link_with_a_bad_value_says_so_and_falls_back(page_file, params, name, fallback, message):
+    base = {"task": "reverse", "arch": "teacher-forcing"}
+    app = open_app(page_file, **{**base, **params})
+    assert app.session_state[name] == fallback
+    assert any(message in warning.value for warning in app.warning), [w.value for w in app.warning]
+
+
+def test_a_bad_link_message_stays_until_the_control_is_changed():
     app = open_app("app_pages/decoding.py", task="reverse", arch="teacher-forcing", beam="banana")
-    assert app.session_state["beam_width"] == 3
-    assert _param(app, "beam") == "3"
+    app.run()
+    assert any("beam=banana" in warning.value for warning in app.warning)
+    app.select_slider(key="beam").set_value(5).run()
+    assert not any("beam=banana" in warning.value for warning in app.warning)
 
 
-def test_the_picked_embedding_point_is_kept_in_the_url():
-    app = open_app("app_pages/embeddings.py", task="series", arch="lstm-autoencoder", point="7")
-    assert app.number_input(key="embedding_index").value == 7
-    app.number_input(key="embedding_index").set_value(12).run()
-    assert not app.exception
-    assert _param(app, "point") == "12"
+def test_a_click_on_the_embedding_scatter_picks_the_series_before_the_rerun(monkeypatch):
+    """The scatter's `on_select` callback moves the number box to the clicked series; Streamlit runs callbacks
+    before the script, so the click costs one rerun."""
+    import streamlit as st
+
+    from explorer.ui.inputs import pick_point_on_select
+
+    state = {"embedding_chart": {"selection": {"picked": []}}, "point": 3}
+    monkeypatch.setattr(st, "session_state", state)
+    callback = pick_point_on_select("embedding_chart", "picked", "index", target_key="point")
+    callback()  # a click beside every point: nothing picked
+    assert state["point"] == 3
+    state["embedding_chart"]["selection"]["picked"] = [{"index": 42}]
+    callback()
+    assert state["point"] == 42
 
 
 def test_script_runs_do_not_reset_keras_under_the_training_threads(monkeypatch):
@@ -404,7 +444,7 @@ def test_chart_downloads_render_png_and_svg_while_streamlit_sends_charts_from_ot
     import pandas as pd
     from streamlit.elements.vega_charts import _altair_globals_lock
 
-    from explorer.streamlit_adapter import _render
+    from explorer.ui.figures import render
 
     chart = alt.Chart(pd.DataFrame({"x": [1, 2, 3], "y": [3, 1, 2]})).mark_line().encode(x="x", y="y")
     alt.data_transformers.register("other_session", lambda data, datasets: {"name": "elsewhere"})
@@ -418,8 +458,8 @@ def test_chart_downloads_render_png_and_svg_while_streamlit_sends_charts_from_ot
     sender = threading.Thread(target=another_session_sending_charts)
     sender.start()
     try:
-        svgs = [_render(chart, "svg") for _ in range(5)]
-        png = _render(chart, "png")
+        svgs = [render(chart, "svg") for _ in range(5)]
+        png = render(chart, "png")
     finally:
         stop.set()
         sender.join()
@@ -429,23 +469,36 @@ def test_chart_downloads_render_png_and_svg_while_streamlit_sends_charts_from_ot
 
 
 def test_charts_are_schema_checked_under_test_and_sent_unchecked_when_serving(monkeypatch):
-    """Serving skips Altair's validation for speed; the test suite turns it on, so a bad chart still fails here."""
+    """Serving skips Altair's validation for speed; the test suite turns it on, so a bad chart still fails here.
+    The switch is the entry point's `configure_charts()` call, never a side effect of importing a module."""
+    import subprocess
+    import sys
+
     import altair as alt
     import pandas as pd
 
-    from explorer import streamlit_adapter
-    from explorer.streamlit_adapter import chart_spec
+    from explorer.ui.figures import chart_spec, charts_validated, configure_charts
     from explorer.viz import state_heatmap_chart
 
-    assert streamlit_adapter.VALIDATE_CHARTS  # tests/conftest.py sets SEQ2SEQ_VALIDATE_CHARTS=1
+    imported = "import altair as alt, explorer.ui.figures; print(alt.utils.schemapi.DEBUG_MODE)"
+    env = {**os.environ, "SEQ2SEQ_VALIDATE_CHARTS": "0"}
+    done = subprocess.run([sys.executable, "-c", imported], env=env, capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "True"  # importing changes nothing, even with validation off in the environment
+
     frame = pd.DataFrame({"step": [1, 1, 2, 2], "unit": [1, 2, 1, 2], "value": [0.1, -0.2, 0.3, 0.9]})
     bad = alt.Chart(frame).mark_rect().encode(x=alt.X("step:O"), y=alt.Y("unit:O", sort="sideways"))
-    with pytest.raises(alt.utils.schemapi.SchemaValidationError):
-        chart_spec(bad)
-    checked = chart_spec(state_heatmap_chart(frame, "h", 2))
-    monkeypatch.setattr(streamlit_adapter, "VALIDATE_CHARTS", False)
-    assert chart_spec(bad)["encoding"]["y"]["sort"] == "sideways"  # sent as it is: the browser would complain
-    assert chart_spec(state_heatmap_chart(frame, "h", 2)) == checked  # same spec, validated or not
+    try:
+        assert configure_charts() and charts_validated()  # tests/conftest.py sets SEQ2SEQ_VALIDATE_CHARTS=1
+        assert alt.utils.schemapi.DEBUG_MODE
+        with pytest.raises(alt.utils.schemapi.SchemaValidationError):
+            chart_spec(bad)
+        checked = chart_spec(state_heatmap_chart(frame, "h", 2))
+        monkeypatch.setenv("SEQ2SEQ_VALIDATE_CHARTS", "0")
+        assert not configure_charts() and not alt.utils.schemapi.DEBUG_MODE
+        assert chart_spec(bad)["encoding"]["y"]["sort"] == "sideways"  # sent as it is: the browser would complain
+        assert chart_spec(state_heatmap_chart(frame, "h", 2)) == checked  # same spec, validated or not
+    finally:
+        configure_charts(validate=True)
 
 
 def test_page_computations_are_cached_per_loaded_model_not_just_per_config_key():
@@ -453,7 +506,7 @@ def test_page_computations_are_cached_per_loaded_model_not_just_per_config_key()
     (its file deleted while the app runs) is a different model: it must not get the old one's results."""
     from explorer.cache import ModelStore
     from explorer.presets import default_config
-    from explorer.streamlit_adapter import per_model
+    from explorer.ui.models import per_model
 
     config = default_config("copy-first-k", "bahdanau")
     first, second = ModelStore().lookup(config).bundle, ModelStore().lookup(config).bundle

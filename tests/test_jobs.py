@@ -117,6 +117,29 @@ def test_cancel_a_queued_and_a_running_job_then_retry(store):
     assert retry is not running and retry.wait(120) and retry.state == DONE
 
 
+def test_shutdown_cancels_queued_and_running_jobs_and_its_workers_exit(store):
+    """What Streamlit's cache release calls: nothing trains on in a manager that nobody can reach any more."""
+    gate = threading.Event()
+    trainer = CountingTrainer(gate)
+    manager = JobManager(store, max_running=2, trainer=trainer)
+    configs = [tiny_config("reverse", "teacher-forcing", epochs=3, units=units) for units in (5, 6, 7)]
+    first, second, queued = (manager.request(config) for config in configs)
+    while not (first.state == second.state == "running"):
+        time.sleep(0.01)
+    assert queued.state == "queued"
+
+    manager.shutdown(wait_s=60)
+
+    assert manager.is_shut_down  # both worker threads have exited
+    assert queued.state == CANCELLED and "shut down" in queued.reason and manager.position(queued) == 0
+    assert first.wait(0) and second.wait(0) and {first.state, second.state} == {CANCELLED}
+    assert len(trainer.calls) == 2  # the queued job never started
+    late = manager.request(tiny_config("reverse", "teacher-forcing", epochs=1, units=9))
+    assert late.state == CANCELLED and "shut down" in late.reason
+    assert len(trainer.calls) == 2
+    manager.shutdown()  # a second call is harmless
+
+
 def test_a_failed_job_keeps_its_reason_and_can_be_retried(store):
     attempts = []
 
@@ -256,7 +279,7 @@ def test_a_writer_killed_mid_write_leaves_nothing_a_reader_accepts(tmp_path):
     for delay in np.linspace(0.0, 0.6, 6):
         for path in directory.glob("*"):
             path.unlink()
-        writer = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, env=env)
+        writer = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, env=env, cwd=ROOT / "tests")
         assert writer.stdout.readline().strip() == b"ready"
         time.sleep(delay)
         writer.send_signal(signal.SIGKILL)
