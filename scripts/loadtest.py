@@ -14,14 +14,14 @@ What it does, in order:
 3. Every user opens the same small configuration that is not in `pretrained/` (a shared link), and all of them
    click "Train this configuration" at the same moment. Each must end up seeing the trained model's
    "Exact-sequence accuracy" metric.
-4. Meanwhile the server's resident memory (the streamlit process and its children, from /proc) is sampled every
+4. Meanwhile the server's resident memory (the streamlit process and its children, through psutil) is sampled every
    0.2 s, and the cache folder is watched (inotify) for model saves: every training job that finishes writes
    `<key>.keras` and then its `<key>.json` sidecar, atomically renamed into place, and nothing else writes into
    a fresh cache folder. The number of sidecar writes is the number of training jobs. After the last user has
    the model, the watch goes on for a grace period as long as the training took, so that a duplicate job
    queued behind the first one would be seen too.
 
-5. The app writes one line per script run (`SEQ2SEQ_RUN_LOG`, see `explorer.streamlit_adapter.timed_run`): the
+5. The app writes one line per script run (`SEQ2SEQ_RUN_LOG`, see `explorer.ui.runtime.timed_run`): the
    page, the run's wall time and its thread's CPU time. Those of the browsing phase are reported beside the
    browser-timed switches, to tell the server's share from the browsers' (which share this machine's cores).
 
@@ -48,6 +48,7 @@ import select
 import shutil
 import signal
 import socket
+import statistics
 import struct
 import subprocess
 import sys
@@ -60,6 +61,10 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import psutil
+
+from explorer.ui.pages import PAGES, page_entry
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = Path("/usr/bin/chromium")
@@ -83,19 +88,12 @@ PRETRAINED_QUERY = "task=copy-first-k&arch=bahdanau"
 # A small configuration that is not shipped in pretrained/: with a fresh cache folder it must really train.
 TRAIN_QUERY = "task=reverse&arch=teacher-forcing&units=8&ep=1&bs=64"
 
-# page name -> (label in the sidebar navigation, the page's st.title).
-PAGES: dict[str, tuple[str, str]] = {
-    "home": ("Welcome", "Seq2Seq Explorer"),
-    "train": ("Train & Compare", "Train & Compare"),
-    "graph": ("Unrolled graph", "Unrolled graph"),
-    "states": ("States & gates", "Hidden states, cell states and gates"),
-    "attention": ("Attention", "Attention"),
-    "decoding": ("Decoding", "Decoding"),
-    "embeddings": ("Autoencoder embeddings", "Autoencoder embeddings"),
-    "gradients": ("Gradients", "Exploding gradients and clipping"),
-}
-# The order the users visit the pages in, starting from home (opened by link).
-DEFAULT_PAGES = ["train", "graph", "states", "attention", "decoding", "embeddings", "gradients", "home"]
+# The page registry names every page, its navigation label and its heading. The users visit every page in
+# navigation order, starting after the landing page (opened by link) and ending back on it.
+LANDING = next(page for page in PAGES if page.is_default)
+DEFAULT_PAGES = [page.name for page in PAGES if page is not LANDING] + [LANDING.name]
+# The page with the "Train this configuration" button.
+TRAIN_PAGE = page_entry("train")
 
 TARGET_P95_S = 1.0
 TARGET_PEAK_RSS_MB = 1536.0
@@ -259,46 +257,18 @@ def streamlit_server(
 # -- memory ----------------------------------------------------------------------------------------------------
 
 
-def _children_map() -> dict[int, list[int]]:
-    children: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat", "rb") as handle:
-                stat = handle.read().decode("utf-8", "replace")
-        except OSError:
-            continue
-        # Fields after the command name, which is in parentheses and may hold spaces: state, ppid, ...
-        rest = stat[stat.rfind(")") + 2 :].split()
-        if len(rest) > 1:
-            children.setdefault(int(rest[1]), []).append(int(entry))
-    return children
-
-
-def _rss_kb(pid: int) -> int:
-    try:
-        with open(f"/proc/{pid}/status") as handle:
-            for line in handle:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1])
-    except (OSError, ValueError):
-        pass
-    return 0
-
-
 def tree_rss_mb(pid: int) -> float:
-    """Resident memory of `pid` and all its descendants, in MB (MiB)."""
-    children = _children_map()
-    total, stack, seen = 0, [pid], set()
-    while stack:
-        current = stack.pop()
-        if current in seen:
-            continue
-        seen.add(current)
-        total += _rss_kb(current)
-        stack.extend(children.get(current, []))
-    return total / 1024
+    """Resident memory of `pid` and all its descendants, in MB (MiB); 0 when the process is gone."""
+    try:
+        root = psutil.Process(pid)
+        processes = [root, *root.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return 0.0
+    total = 0
+    for process in processes:
+        with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):  # it ended while we counted
+            total += process.memory_info().rss
+    return total / 2**20
 
 
 class RssSampler(threading.Thread):
@@ -460,7 +430,8 @@ async def _first_ready_with_title(page, start: int, title: str, timeout_ms: int)
 
 async def _switch(page, name: str, timeout_ms: int) -> float:
     """Click the sidebar link to page `name`; return seconds from the click until that page was ready."""
-    label, title = PAGES[name]
+    entry = page_entry(name)
+    label, title = entry.title, entry.heading
     start = await page.evaluate("window.__readyTimes.length")
     link = page.get_by_test_id("stSidebarNav").get_by_text(label, exact=True)
     await link.click(timeout=timeout_ms)
@@ -528,7 +499,7 @@ async def _drive(url: str, plan: Plan, log: Callable[[str], None]) -> dict[str, 
                     await asyncio.sleep(delay)
                     started = time.perf_counter()
                     await page.goto(f"{url}/?{plan.pretrained_query}")
-                    await _first_ready_with_title(page, 0, PAGES["home"][1], timeout_ms)
+                    await _first_ready_with_title(page, 0, LANDING.heading, timeout_ms)
                     await _wait_ready(page, timeout_ms)
                     result.initial_load_s = time.perf_counter() - started
                     for _ in range(plan.rounds):
@@ -564,8 +535,8 @@ async def _drive(url: str, plan: Plan, log: Callable[[str], None]) -> dict[str, 
                     return
                 try:
                     result.phase = "open the untrained configuration"
-                    await page.goto(f"{url}/train?{plan.train_query}")
-                    await _first_ready_with_title(page, 0, PAGES["train"][1], timeout_ms)
+                    await page.goto(f"{url}/{TRAIN_PAGE.url_path}?{plan.train_query}")
+                    await _first_ready_with_title(page, 0, TRAIN_PAGE.heading, timeout_ms)
                     await _wait_ready(page, timeout_ms)
                     main = page.get_by_test_id("stMain")
                     await expect(main.get_by_role("button", name="Train this configuration")).to_be_visible(
@@ -608,9 +579,9 @@ async def _drive(url: str, plan: Plan, log: Callable[[str], None]) -> dict[str, 
                         result.phase = "explore other pages meanwhile"
                         deadline = time.monotonic() + plan.train_timeout_s
                         while True:
-                            await _switch(page, "home", timeout_ms)
+                            await _switch(page, LANDING.name, timeout_ms)
                             await asyncio.sleep(plan.poll_s)
-                            await _switch(page, "train", timeout_ms)
+                            await _switch(page, TRAIN_PAGE.name, timeout_ms)
                             if await accuracy.count():
                                 break
                             if time.monotonic() > deadline:
@@ -641,24 +612,18 @@ async def _drive(url: str, plan: Plan, log: Callable[[str], None]) -> dict[str, 
             await browser.close()
 
 
-def percentile(values: list[float], q: float) -> float | None:
-    """Linear-interpolated percentile (q in 0..100) of `values`; None when empty."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    rank = (len(ordered) - 1) * q / 100
-    low = int(rank)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
-
-
 def _stats(values: list[float]) -> dict[str, float | None]:
+    """Count, median, 95th percentile (linear interpolation between the closest ranks), max and mean."""
+    if not values:
+        return {"count": 0, "p50": None, "p95": None, "max": None, "mean": None}
+    # statistics.quantiles needs two values; "inclusive" treats them as the whole population, as numpy does.
+    cuts = statistics.quantiles(values, n=100, method="inclusive") if len(values) > 1 else [values[0]] * 99
     return {
         "count": len(values),
-        "p50": percentile(values, 50),
-        "p95": percentile(values, 95),
-        "max": max(values) if values else None,
-        "mean": sum(values) / len(values) if values else None,
+        "p50": cuts[49],
+        "p95": cuts[94],
+        "max": max(values),
+        "mean": statistics.fmean(values),
     }
 
 
@@ -689,9 +654,10 @@ def run_loadtest(plan: Plan | None = None, log: Callable[[str], None] | None = N
         def log(message: str) -> None:
             print(f"[{time.perf_counter() - origin:6.1f} s] {message}", file=sys.stderr, flush=True)
 
-    unknown = [name for name in plan.pages if name not in PAGES]
+    known = [page.name for page in PAGES]
+    unknown = [name for name in plan.pages if name not in known]
     if unknown:
-        raise ValueError(f"unknown page(s) {unknown}; known: {list(PAGES)}")
+        raise ValueError(f"unknown page(s) {unknown}; known: {known}")
     if not CHROMIUM.exists():
         raise RuntimeError(f"{CHROMIUM} is missing: apt-get install chromium")
 
@@ -812,7 +778,7 @@ def run_loadtest(plan: Plan | None = None, log: Callable[[str], None] | None = N
 
 
 def read_script_runs(path: Path, start: float | None, end: float | None) -> list[dict[str, Any]]:
-    """The app's script-run records (explorer.streamlit_adapter.timed_run) that ended within [start, end]."""
+    """The app's script-run records (explorer.ui.runtime.timed_run) that ended within [start, end]."""
     runs = []
     with contextlib.suppress(OSError):
         for line in path.read_text("utf-8").splitlines():

@@ -1,12 +1,16 @@
 """Real-browser end-to-end fixtures: `streamlit run app.py` on a free loopback port, driven by Debian's Chromium.
 
-Playwright's own browser download is not used (it cannot be fetched here); the tests drive `/usr/bin/chromium`
-(Debian's `chromium` package, which `scripts/test.sh` installs when it is missing). Without it, or without the
-`playwright` package, every test in this folder is skipped with the reason, never errored.
+The browser, its contexts and pages come from pytest-playwright (`page`, `context`, `browser`); the overrides
+below make it launch Debian's `/usr/bin/chromium` (the `chromium` package, which `scripts/test.sh` installs when
+it is missing) through `executable_path`, never a browser of Playwright's own download, which cannot be fetched
+here. (`--browser-channel` names a branded Chrome or Edge install, or Playwright's own Chromium build, so it is
+not the switch for a distribution's Chromium.) Without Debian's Chromium, or without the `playwright` and
+`pytest-playwright` packages, every test in this folder is skipped with the reason, never errored.
 """
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 import sys
 from pathlib import Path
@@ -19,6 +23,7 @@ SCREENSHOTS = ROOT / "docs" / "screenshots"
 
 SERVER_START_TIMEOUT_S = 90
 PAGE_TIMEOUT_MS = 60_000
+VIEWPORT = {"width": 1400, "height": 900}
 
 # "The script has finished running": Streamlit mirrors its script-run state on the app root as
 # data-test-script-state ("initial" before the first run, then "running" / "rerunRequested" / "notRunning" ...)
@@ -51,13 +56,14 @@ def load_loadtest():
 
 
 def _require_browser() -> None:
-    """Skip (never error) when Debian's Chromium or the playwright package is missing."""
+    """Skip (never error) when Debian's Chromium or the playwright packages are missing."""
     if not CHROMIUM.exists():
         pytest.skip(f"{CHROMIUM} is missing: install Debian's chromium (apt-get install chromium) to run browser tests")
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        pytest.skip("playwright is not installed: pip install -r requirements-dev.txt to run browser tests")
+    for module, package in (("playwright.sync_api", "playwright"), ("pytest_playwright", "pytest-playwright")):
+        try:
+            importlib.import_module(module)
+        except ImportError:
+            pytest.skip(f"{package} is not installed: pip install -r requirements-dev.txt to run browser tests")
 
 
 @pytest.fixture(scope="session")
@@ -77,32 +83,29 @@ def app_server(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def _browser():
+def browser_type_launch_args(browser_type_launch_args):
+    """pytest-playwright's launch options, pointed at Debian's Chromium with the load test's flags."""
     _require_browser()
-    from playwright.sync_api import sync_playwright
+    return {
+        **browser_type_launch_args,
+        "executable_path": str(CHROMIUM),
+        "args": load_loadtest().CHROMIUM_ARGS,
+    }
 
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=load_loadtest().CHROMIUM_ARGS
-        )
-        try:
-            yield browser
-        finally:
-            browser.close()
+
+@pytest.fixture(scope="session")
+def browser_context_args(browser_context_args):
+    return {**browser_context_args, "viewport": VIEWPORT}
 
 
 @pytest.fixture
-def browser_page(_browser):
-    """A fresh page (its own context) in headless Chromium, 1400x900, with 60 s timeouts."""
-    context = _browser.new_context(viewport={"width": 1400, "height": 900})
+def context(context):
+    """pytest-playwright's fresh context per test, with 60 s timeouts and the rerun counter `rerun_and_wait` reads.
+    Tests take its `page` (1400x900, headless)."""
     context.set_default_timeout(PAGE_TIMEOUT_MS)
     context.set_default_navigation_timeout(PAGE_TIMEOUT_MS)
     context.add_init_script(_COUNT_RUNS_JS)
-    page = context.new_page()
-    try:
-        yield page
-    finally:
-        context.close()
+    return context
 
 
 # Counts the changes of the app root's script-run state, so that `rerun_and_wait` can tell that a rerun began.

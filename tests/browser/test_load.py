@@ -24,7 +24,7 @@ def test_five_users_share_one_training_job_and_all_get_the_model():
     loadtest = load_loadtest()
     plan = loadtest.Plan(
         users=5,
-        pages=["graph", "home"],
+        pages=["graph", loadtest.LANDING.name],  # names from the page registry (run_loadtest checks them)
         ramp_s=1.0,
         think_s=0.3,
         watch_training=False,

@@ -8,9 +8,12 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 
+from explorer.ui.pages import PAGES as APP_PAGES
+
 from .conftest import assert_no_exception, rerun_and_wait, save_screenshot, wait_for_app
 
 expect = pytest.importorskip("playwright.sync_api", reason="playwright is not installed").expect
+pytest.importorskip("pytest_playwright", reason="pytest-playwright is not installed")
 
 PROBLEM_KINDS = ["Prediction", "Classification", "Generation", "Sequence-to-sequence"]
 
@@ -33,41 +36,34 @@ EMBEDDINGS = "task=series&arch=lstm-autoencoder"
 
 
 class PageCase(NamedTuple):
-    path: str  # the page's url_path
-    title: str  # its H1, exactly as rendered
+    """What a page must show when opened by link; its path and H1 come from the page registry."""
+
     vega: int  # at least this many Altair charts
     graphviz: int  # at least this many graphviz charts
     query: str = PRETRAINED  # the link it is opened with: a configuration with a shipped pretrained model
     marker: str | None = "shipped pretrained model"  # text that shows the page found its model(s)
 
 
-PAGES = {
-    "home": PageCase("", "Seq2Seq Explorer", 0, 0, marker=None),
+EXPECTED = {
+    "home": PageCase(0, 0, marker=None),
     # training curves, comparison bars and curves, length curves
-    "train": PageCase("train", "Train & Compare", 4, 0),
-    "graph": PageCase("graph", "Unrolled graph", 0, 4),  # folded, unrolled, three models, backward
-    "states": PageCase("states", "Hidden states, cell states and gates", 4, 0),  # hidden, cell, gates, units
-    "attention": PageCase("attention", "Attention", 3, 0),  # heatmap, one step's bars, accuracy by length
+    "train": PageCase(4, 0),
+    "graph": PageCase(0, 4),  # folded, unrolled, three models, backward
+    "states": PageCase(4, 0),  # hidden, cell, gates, units
+    "attention": PageCase(3, 0),  # heatmap, one step's bars, accuracy by length
     # accuracy by output position, scheduled sampling vs teacher forcing; the beam-search tree
-    "decoding": PageCase("decoding", "Decoding", 2, 1, query=DECODING),
+    "decoding": PageCase(2, 1, query=DECODING),
     # series and its reconstruction, the 2-D projection, a series and its neighbours. `colour=frequency`: the
     # default colouring by shape draws no points (see test_embedding_projection_draws_its_points_by_default).
-    "embeddings": PageCase("embeddings", "Autoencoder embeddings", 3, 0, query=f"{EMBEDDINGS}&colour=frequency"),
+    "embeddings": PageCase(3, 0, query=f"{EMBEDDINGS}&colour=frequency"),
     # per-layer gradient norms of the four runs (one faceted chart); the page ignores the picked configuration
-    "gradients": PageCase(
-        "gradients", "Exploding gradients and clipping", 1, 0, marker="SimpleRNN (ReLU), clipnorm 1.0"
-    ),
+    "gradients": PageCase(1, 0, marker="SimpleRNN (ReLU), clipnorm 1.0"),
 }
-NAV_TITLES = (
-    "Welcome",
-    "Train & Compare",
-    "Unrolled graph",
-    "States & gates",
-    "Attention",
-    "Decoding",
-    "Autoencoder embeddings",
-    "Gradients",
-)
+PAGES = {entry.name: entry for entry in APP_PAGES}
+
+
+def test_every_registered_page_has_its_expectations():
+    assert set(EXPECTED) == set(PAGES)
 
 
 def _main(page):
@@ -115,8 +111,7 @@ def _expect_choice(select, option: str) -> None:
     expect(select).to_have_value(re.compile(rf"^{re.escape(option)}( ·|$)"))
 
 
-def test_home_page_renders(app_server, browser_page):
-    page = browser_page
+def test_home_page_renders(app_server, page):
     page.goto(app_server)
     wait_for_app(page)
 
@@ -133,22 +128,21 @@ def test_home_page_renders(app_server, browser_page):
     expect(main.get_by_test_id("stMetric").first).to_be_visible()
     # Every page is in the sidebar navigation.
     nav = page.get_by_test_id("stSidebarNav")
-    for title in NAV_TITLES:
+    for title in (entry.title for entry in APP_PAGES):
         expect(nav.get_by_text(title, exact=True)).to_be_visible()
 
     assert_no_exception(page)
 
 
-@pytest.mark.parametrize("name", list(PAGES))
-def test_page_opens_by_url_and_its_charts_render(app_server, browser_page, name):
+@pytest.mark.parametrize("name", list(EXPECTED))
+def test_page_opens_by_url_and_its_charts_render(app_server, page, name):
     """Each page, opened by link with a pretrained configuration, runs to the end and draws all its charts."""
-    case = PAGES[name]
-    page = browser_page
-    page.goto(f"{app_server}/{case.path}?{case.query}")
+    entry, case = PAGES[name], EXPECTED[name]
+    page.goto(f"{app_server}/{entry.url_path}?{case.query}")
     wait_for_app(page)
 
     main = _main(page)
-    expect(main.get_by_role("heading", name=case.title, level=1)).to_be_visible()
+    expect(main.get_by_role("heading", name=entry.heading, level=1)).to_be_visible()
     # The link's configuration is the one picked, and it stays in the URL (completed with the other fields).
     wanted = {key: values[0] for key, values in parse_qs(case.query).items()}
     _expect_choice(_sidebar_select(page, "Task"), wanted["task"])
@@ -169,8 +163,7 @@ def test_page_opens_by_url_and_its_charts_render(app_server, browser_page, name)
     save_screenshot(page, name)
 
 
-def test_changing_the_task_in_the_sidebar_updates_page_and_url(app_server, browser_page):
-    page = browser_page
+def test_changing_the_task_in_the_sidebar_updates_page_and_url(app_server, page):
     page.goto(f"{app_server}/train?task=reverse&arch=teacher-forcing")
     wait_for_app(page)
     main = _main(page)
@@ -190,9 +183,8 @@ def test_changing_the_task_in_the_sidebar_updates_page_and_url(app_server, brows
     assert_no_exception(page)
 
 
-def test_training_a_tiny_configuration_through_the_ui(app_server, browser_page):
+def test_training_a_tiny_configuration_through_the_ui(app_server, page):
     """The server's model cache is a fresh temporary folder, so this configuration really trains."""
-    page = browser_page
     page.goto(f"{app_server}/train?task=reverse&arch=teacher-forcing&units=8&ep=1&bs=64")
     wait_for_app(page)
     main = _main(page)
@@ -215,8 +207,7 @@ def test_training_a_tiny_configuration_through_the_ui(app_server, browser_page):
     save_screenshot(page, "train-done")
 
 
-def test_a_bad_typed_sequence_shows_an_error_not_an_exception(app_server, browser_page):
-    page = browser_page
+def test_a_bad_typed_sequence_shows_an_error_not_an_exception(app_server, page):
     page.goto(f"{app_server}/states?{PRETRAINED}")
     wait_for_app(page)
     box = _main(page).get_by_role("textbox", name="Input sequence")
@@ -235,12 +226,11 @@ def test_a_bad_typed_sequence_shows_an_error_not_an_exception(app_server, browse
     expect(error).to_contain_text("banana")
     expect(error).to_contain_text(f"Showing {good} instead")
     # The page falls back to the last valid sequence and still draws its figures.
-    assert_charts_render(page, vega=PAGES["states"].vega)
+    assert_charts_render(page, vega=EXPECTED["states"].vega)
     assert_no_exception(page)
 
 
-def test_the_url_round_trips_through_a_reload(app_server, browser_page):
-    page = browser_page
+def test_the_url_round_trips_through_a_reload(app_server, page):
     page.goto(f"{app_server}/attention?task=copy-first-k&arch=luong&score=general&step=2")
     wait_for_app(page)
 
@@ -288,9 +278,8 @@ def _column(rows: list[dict[str, str]], name: str) -> list[str]:
     return [row[name] for row in rows]
 
 
-def test_decoding_typed_sequence_updates_teacher_forced_and_free_running_table(app_server, browser_page):
+def test_decoding_typed_sequence_updates_teacher_forced_and_free_running_table(app_server, page):
     """Typing a new input re-decodes it both ways: targets, what each decoder reads, and the greedy result follow."""
-    page = browser_page
     page.goto(f"{app_server}/decoding?{DECODING}")
     wait_for_app(page)
     main = _main(page)
@@ -331,7 +320,7 @@ def test_decoding_typed_sequence_updates_teacher_forced_and_free_running_table(a
     expect(main.get_by_text(re.compile(r"^Best: "))).to_contain_text(f"greedy: [{', '.join(says)}]")
     expect(main.get_by_text(re.compile(r"Both decodes agree|The two decodes first differ at step"))).to_be_visible()
     assert _query(page)["seq"] == ["7, 8, 9, 10, 11, 12"], page.url
-    assert_charts_render(page, vega=PAGES["decoding"].vega, graphviz=PAGES["decoding"].graphviz)
+    assert_charts_render(page, vega=EXPECTED["decoding"].vega, graphviz=EXPECTED["decoding"].graphviz)
     assert_no_exception(page)
 
 
@@ -340,8 +329,7 @@ def _mark_counts(chart) -> list[int]:
     return chart.evaluate("(el) => [...el.querySelectorAll('svg g.role-mark')].map((g) => g.children.length)")
 
 
-def test_embeddings_choosing_a_series_shows_it_and_its_neighbours(app_server, browser_page):
-    page = browser_page
+def test_embeddings_choosing_a_series_shows_it_and_its_neighbours(app_server, page):
     page.goto(f"{app_server}/embeddings?{EMBEDDINGS}&colour=frequency")
     wait_for_app(page)
     main = _main(page)
@@ -368,9 +356,8 @@ def test_embeddings_choosing_a_series_shows_it_and_its_neighbours(app_server, br
     assert_no_exception(page)
 
 
-def test_embedding_projection_draws_its_points_by_default(app_server, browser_page):
+def test_embedding_projection_draws_its_points_by_default(app_server, page):
     """Default colouring (by shape): the 2-D scatter of the 400 encodings must draw 400 points."""
-    page = browser_page
     page.goto(f"{app_server}/embeddings?{EMBEDDINGS}")
     wait_for_app(page)
     projection = _main(page).locator(VEGA).filter(has_text="component 1")
@@ -385,8 +372,7 @@ _RING_POSITIONS_JS = """(el) => [...el.querySelectorAll('svg g.role-mark')]
   .map((g) => [...g.children].map((item) => item.getAttribute('transform')).sort().join(' '))"""
 
 
-def test_embedding_projection_rings_the_series_just_chosen(app_server, browser_page):
-    page = browser_page
+def test_embedding_projection_rings_the_series_just_chosen(app_server, page):
     page.goto(f"{app_server}/embeddings?{EMBEDDINGS}&colour=frequency")
     wait_for_app(page)
     main = _main(page)
@@ -411,14 +397,80 @@ def test_embedding_projection_rings_the_series_just_chosen(app_server, browser_p
     assert rings_from_link and rings_after_choosing == rings_from_link
 
 
+# Centre of the 2-D scatter's point number `index` (the layer that draws all 400 encodings), in page pixels.
+_POINT_CENTRE_JS = """(el, index) => {
+  const layer = [...el.querySelectorAll('svg g.role-mark')].find((g) => g.children.length === 400);
+  const box = layer.children[index].getBoundingClientRect();
+  return [box.x + box.width / 2, box.y + box.height / 2];
+}"""
+
+
+def test_a_click_on_the_embedding_scatter_picks_that_series(app_server, page):
+    """A click on a point picks its series: the number box, the neighbours chart and the link follow."""
+    page.goto(f"{app_server}/embeddings?{EMBEDDINGS}&colour=frequency")
+    wait_for_app(page)
+    main = _main(page)
+    projection = main.locator(VEGA).filter(has_text="component 1")
+    neighbours = main.locator(VEGA).filter(has_text="nearest neighbours in embedding space")
+    expect(neighbours).to_contain_text("series 0 (")
+    expect(projection.locator(DATA_MARK).first).to_be_attached(timeout=CHART_TIMEOUT_MS)
+    projection.scroll_into_view_if_needed()  # the mouse clicks at a place in the window
+    page.wait_for_timeout(500)  # let vega finish laying the points out
+    x, y = projection.evaluate(_POINT_CENTRE_JS, 200)
+
+    rerun_and_wait(page, lambda: page.mouse.click(x, y))
+
+    number = main.get_by_role("spinbutton", name="Or choose a series by number")
+    expect(number).not_to_have_value("0")
+    picked = number.input_value()
+    expect(neighbours).to_contain_text(f"series {picked} (")
+    expect(page).to_have_url(re.compile(rf"[?&]point={picked}(&|$)"))
+    assert_no_exception(page)
+
+
+def test_a_page_control_is_kept_in_the_url_through_a_reload_and_a_visit_elsewhere(app_server, page):
+    """The beam width is bound to the URL as `beam` (Streamlit's `bind="query-params"`): a change is written to the
+    link, a reload reads it back, and it is still chosen after a visit to another page."""
+    page.goto(f"{app_server}/decoding?{DECODING}")
+    wait_for_app(page)
+    main = _main(page)
+    beam = main.get_by_test_id("stSlider").filter(has_text="Beam width").get_by_role("slider")
+    expect(main.locator(GRAPHVIZ)).to_contain_text("width 3")
+    assert "beam" not in _query(page)  # the default is left out of the link
+
+    beam.focus()
+    rerun_and_wait(page, lambda: beam.press("ArrowRight"))
+
+    expect(main.locator(GRAPHVIZ)).to_contain_text("width 4")
+    expect(page).to_have_url(re.compile(r"[?&]beam=4(&|$)"))
+    page.reload()
+    wait_for_app(page)
+    expect(main.locator(GRAPHVIZ)).to_contain_text("width 4")
+    nav = page.get_by_test_id("stSidebarNav")
+    rerun_and_wait(page, nav.get_by_text(PAGES["graph"].title, exact=True).click)
+    expect(main.get_by_role("heading", name=PAGES["graph"].heading, level=1)).to_be_visible()
+    rerun_and_wait(page, nav.get_by_text(PAGES["decoding"].title, exact=True).click)
+    expect(main.locator(GRAPHVIZ)).to_contain_text("width 4")
+    expect(page).to_have_url(re.compile(r"[?&]beam=4(&|$)"))
+    assert_no_exception(page)
+
+
+def test_a_bad_page_control_link_says_so(app_server, page):
+    page.goto(f"{app_server}/decoding?{DECODING}&beam=banana")
+    wait_for_app(page)
+    main = _main(page)
+    expect(main.get_by_test_id("stAlertContentWarning")).to_contain_text("beam=banana is not a choice here")
+    expect(main.locator(GRAPHVIZ)).to_contain_text("width 3")
+    assert_no_exception(page)
+
+
 def _run_box(page, name: str):
     """The bordered box the gradients page draws for one run."""
     return _main(page).get_by_test_id("stLayoutWrapper").filter(has=page.get_by_text(name, exact=True))
 
 
-def test_gradients_page_explains_the_diverged_runs(app_server, browser_page):
+def test_gradients_page_explains_the_diverged_runs(app_server, page):
     """A NaN run is explained in words inside its own box (never an exception), the clipped runs trained."""
-    page = browser_page
     page.goto(f"{app_server}/gradients")
     wait_for_app(page)
     main = _main(page)
@@ -443,7 +495,7 @@ def test_gradients_page_explains_the_diverged_runs(app_server, browser_page):
     # The chart draws the finite norms of all four runs, one panel each, and the table gives each run's peak.
     chart = main.locator(VEGA)
     expect(chart).to_have_count(1)
-    for name in PAGES["gradients"].marker, "SimpleRNN (ReLU), no clipping", "LSTM, no clipping":
+    for name in EXPECTED["gradients"].marker, "SimpleRNN (ReLU), no clipping", "LSTM, no clipping":
         expect(chart).to_contain_text(name)
     assert_charts_render(page, vega=1)
     peaks = {row["run"]: float(row["largest gradient norm"]) for row in _grid_rows(main.get_by_test_id("stDataFrame"))}
@@ -457,9 +509,8 @@ _POINT_HEIGHTS_JS = """(el) => [...el.querySelectorAll('svg g.mark-symbol.role-m
   .filter(Boolean).map((match) => Math.round(parseFloat(match[2])))"""
 
 
-def test_gradient_norms_are_spread_over_the_log_axis(app_server, browser_page):
+def test_gradient_norms_are_spread_over_the_log_axis(app_server, page):
     """Norms from 1e-4 to 1e26 must land at many different heights of the log-scaled y axis."""
-    page = browser_page
     page.goto(f"{app_server}/gradients")
     wait_for_app(page)
     chart = _main(page).locator(VEGA)
@@ -474,9 +525,8 @@ def _font_px(locator) -> float:
     return locator.evaluate("(el) => parseFloat(getComputedStyle(el).fontSize)")
 
 
-def test_presenter_mode_hides_the_sidebar_and_enlarges_the_type(app_server, browser_page):
+def test_presenter_mode_hides_the_sidebar_and_enlarges_the_type(app_server, page):
     """The sidebar toggle turns presenter mode on: `present=1` in the URL, no sidebar, larger type, no downloads."""
-    page = browser_page
     page.goto(f"{app_server}/decoding?{DECODING}")
     wait_for_app(page)
     main = _main(page)
@@ -523,9 +573,8 @@ def _assert_clickable(locator) -> None:
     assert hit is None, f"something covers it: {hit}"
 
 
-def test_presenter_mode_steps_through_the_figures(app_server, browser_page):
+def test_presenter_mode_steps_through_the_figures(app_server, page):
     """One figure at a time: `fig` in the link picks it, the arrow keys step through them, the URL follows."""
-    page = browser_page
     page.goto(f"{app_server}/decoding?{DECODING}&present=1&fig=2")
     wait_for_app(page)
     main = _main(page)
@@ -548,8 +597,7 @@ def test_presenter_mode_steps_through_the_figures(app_server, browser_page):
     assert_no_exception(page)
 
 
-def test_presenter_mode_previous_and_next_buttons_can_be_clicked(app_server, browser_page):
-    page = browser_page
+def test_presenter_mode_previous_and_next_buttons_can_be_clicked(app_server, page):
     page.goto(f"{app_server}/decoding?{DECODING}&present=1&fig=1")
     wait_for_app(page)
     main = _main(page)
