@@ -3,9 +3,10 @@
 import streamlit as st
 
 from explorer.analysis import accuracy_by_length, alignment_score, length_choices
+from explorer.architectures import ARCHITECTURES
 from explorer.decoding import greedy_decode
 from explorer.jobs import DONE
-from explorer.presets import default_config
+from explorer.presets import attention_archs, baseline_arch, default_config, score_choices
 from explorer.tasks import get_task
 from explorer.ui.figures import chart_with_downloads, code_expander
 from explorer.ui.inputs import sequence_input, step_cursor
@@ -28,31 +29,24 @@ st.write(
     "network (additive); Luong with a dot product, a learned bilinear form (general) or Keras' concat score."
 )
 config = current_config()
-if config.model.arch not in ("bahdanau", "luong"):
+if not ARCHITECTURES[config.model.arch].has_attention:
     st.info(
         f"The picked architecture, **{config.model.arch}**, has no attention, so there is nothing to show "
         "here. Switch to an attention model on the same task:"
     )
-    columns = st.columns(2)
-    for column, arch in zip(columns, ("bahdanau", "luong"), strict=True):
-        try:
-            target = default_config(config.task.name, arch)
-        except ValueError:
-            continue
-        column.button(f"Use {arch}", key=f"use_{arch}", on_click=use_config, args=(target,))
+    choices = attention_archs(config.task.name)
+    for column, arch in zip(st.columns(max(1, len(choices))), choices, strict=False):
+        column.button(
+            f"Use {arch}", key=f"use_{arch}", on_click=use_config, args=(default_config(config.task.name, arch),)
+        )
     st.stop()
 
-SCORES = {
-    "additive (Bahdanau)": ("bahdanau", "dot"),
-    "dot (Luong)": ("luong", "dot"),
-    "general (Luong)": ("luong", "general"),
-    "concat (Luong)": ("luong", "concat"),
-}
+SCORES = score_choices(config.task.name)
 current = next(
     (
         label
         for label, (arch, score) in SCORES.items()
-        if arch == config.model.arch and (arch == "bahdanau" or score == config.model.score)
+        if arch == config.model.arch and (not ARCHITECTURES[arch].scores or score == config.model.score)
     ),
     None,
 )
@@ -86,7 +80,7 @@ task = get_task(config.task.name)
 source = sequence_input(config)
 trace = greedy_decode(bundle, source[None])
 weights = trace.attention[0]
-ideal = task.ideal_alignment(config.task)
+ideal = task.ideal_alignment(config.task, source)
 step = step_cursor(weights.shape[0])
 frame = attention_frame(weights, source, trace.tokens[0], ideal)
 chart_with_downloads(attention_heatmap_chart(frame, step), frame, f"attention-{config.key()}", key="heatmap")
@@ -108,10 +102,12 @@ chart_with_downloads(
 
 st.subheader("With and without attention as the input grows")
 manager = get_manager()
+baseline = baseline_arch(config.task.name)
 runs = {
-    "teacher-forcing (no attention)": default_config(config.task.name, "teacher-forcing"),
-    f"{config.model.arch} (attention)": default_config(config.task.name, config.model.arch, score=config.model.score),
+    f"{config.model.arch} (attention)": default_config(config.task.name, config.model.arch, score=config.model.score)
 }
+if baseline is not None:
+    runs = {f"{baseline} (no attention)": default_config(config.task.name, baseline), **runs}
 jobs = {name: lookup_job(run) for name, run in runs.items()}
 ready = {name: job.bundle for name, job in jobs.items() if job.state == DONE}
 if len(ready) < len(runs):
@@ -129,5 +125,5 @@ from explorer.decoding import greedy_decode
 trace = greedy_decode(bundle, inputs)          # batched, compiled, free-running
 trace.attention                                # (batch, output steps, input steps); rows sum to 1
 from explorer.analysis import alignment_score
-alignment_score(trace.attention[0], task.ideal_alignment(config.task))
+alignment_score(trace.attention[0], task.ideal_alignment(config.task, inputs[0]))
 """)

@@ -5,9 +5,10 @@ import streamlit as st
 
 from explorer.analysis import first_divergence, position_accuracy
 from explorer.decoding import beam_search, greedy_decode, teacher_forced_decode
+from explorer.facts import Pattern
 from explorer.graphs import beam_dot
 from explorer.jobs import DONE
-from explorer.presets import default_config
+from explorer.presets import SHOWCASE_SCHEDULE, default_config, scheduled_config
 from explorer.tasks import get_task
 from explorer.ui.figures import chart_with_downloads, code_expander, dot_with_download
 from explorer.ui.inputs import sequence_input, step_cursor, url_choice
@@ -48,7 +49,7 @@ def _mark(row):
 
 
 st.dataframe(table.style.apply(_mark, axis=1).format(precision=3), hide_index=True)
-if bundle.pattern != "recursive":
+if bundle.pattern is not Pattern.RECURSIVE:
     st.caption(f"{config.model.arch} never reads its own outputs, so both columns are the same computation.")
 elif divergence is None:
     st.success("Both decodes agree at every step for this input. Try a longer input or a weaker model.")
@@ -76,18 +77,17 @@ st.write(
     + (" — the same." if best == greedy else " — beam search found a more probable sequence.")
 )
 
-if bundle.pattern == "recursive":
+if bundle.pattern is Pattern.RECURSIVE:
     st.subheader("Scheduled sampling")
     st.write(
         "Scheduled sampling trains on a mix: at each step, with a probability that falls over the epochs, the "
         "decoder reads the truth, otherwise its own prediction, so it learns to recover from its mistakes."
     )
     manager = get_manager()
+    pure = default_config(config.task.name, config.model.arch)
     variants = {
-        "pure teacher forcing": default_config(config.task.name, config.model.arch),
-        "scheduled sampling (inverse sigmoid)": default_config(
-            config.task.name, config.model.arch, teacher_forcing="inverse-sigmoid"
-        ),
+        "pure teacher forcing": pure,
+        f"scheduled sampling ({SHOWCASE_SCHEDULE.replace('-', ' ')})": scheduled_config(pure),
     }
     jobs = {name: lookup_job(run) for name, run in variants.items()}
     missing = [name for name, job in jobs.items() if job.state != DONE]

@@ -3,8 +3,11 @@
 import numpy as np
 import streamlit as st
 
+from explorer.architectures import ARCHITECTURES
 from explorer.embeddings import encode_series, neighbours, pca, projection_frame, shape_classifier, tsne
-from explorer.presets import default_config
+from explorer.facts import SERIES_MODES
+from explorer.presets import default_config, real_valued_task
+from explorer.tasks import get_task
 from explorer.ui.figures import chart_spec, chart_with_downloads, code_expander
 from explorer.ui.inputs import pick_point_on_select, sequence_input, url_choice, url_number
 from explorer.ui.models import model_job, per_model, require_model
@@ -19,21 +22,23 @@ st.write(
     "can be plotted, compared, and used as features for another model."
 )
 config = current_config()
-if config.model.arch != "lstm-autoencoder":
-    st.info("This page needs the LSTM autoencoder on the series task.")
-    columns = st.columns(3)
-    for column, mode in zip(columns, ("reconstruct", "predict", "composite"), strict=True):
+if ARCHITECTURES[config.model.arch].values != "real":
+    series_task = real_valued_task()
+    autoencoder = ARCHITECTURES[get_task(series_task).default_arch].title
+    st.info(f"This page needs the {autoencoder} on real-valued series (the {series_task} task).")
+    columns = st.columns(len(SERIES_MODES))
+    for column, mode in zip(columns, SERIES_MODES, strict=True):
         column.button(
             f"Use the {mode} autoencoder",
             key=f"use_{mode}",
             on_click=use_config,
-            args=(default_config("series", "lstm-autoencoder", series_mode=mode),),
+            args=(default_config(series_task, series_mode=mode),),
         )
     st.stop()
 bundle = require_model(config)
 source = sequence_input(config)
 prediction = bundle.training_model.predict_on_batch(source[None, :, None])
-heads = bundle.extras.get("heads", ["reconstruct"])
+heads = bundle.heads
 outputs = prediction if isinstance(prediction, list) else [prediction]
 lines = {
     ("reconstruction" if head == "reconstruct" else "prediction (one step ahead)"): np.asarray(out)[0, :, 0]
@@ -41,9 +46,9 @@ lines = {
 }
 frame = series_frame(source, lines)
 chart_with_downloads(
-    series_chart(frame, f"{config.task.series_mode} autoencoder"), frame, f"series-{config.key()}", key="series"
+    series_chart(frame, f"{config.task.series_mode} autoencoder"), frame, f"series-{config.key()}", key="reconstruction"
 )
-other_modes = [m for m in ("reconstruct", "predict", "composite") if m != config.task.series_mode]
+other_modes = [m for m in SERIES_MODES if m != config.task.series_mode]
 st.caption("Other modes: " + ", ".join(other_modes) + " (pick them in the sidebar's parameters).")
 
 

@@ -74,9 +74,9 @@ if not frame.empty:
         pd.DataFrame({"run": peaks.index, "largest gradient norm": peaks.map("{:.3g}".format)}), hide_index=True
     )
 code_expander("""
-from explorer.presets import default_config
+from explorer.presets import default_config, real_valued_task
 from explorer.training import train
-config = default_config("series", "lstm-autoencoder", cell="rnn", activation="relu", input_length=30,
+config = default_config(real_valued_task(), cell="rnn", activation="relu", input_length=30,
                         output_length=30, optimizer="sgd", learning_rate=1.0, clipnorm=1.0,
                         record_gradients=True)
 result = train(config)

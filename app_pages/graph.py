@@ -5,6 +5,7 @@ import streamlit as st
 
 from explorer.analysis import step_gradients
 from explorer.decoding import greedy_decode
+from explorer.facts import Pattern
 from explorer.graphs import activation_memory, folded_dot, training_vs_inference_dot, unrolled_dot
 from explorer.tasks import get_task
 from explorer.ui.figures import code_expander, dot_with_download
@@ -38,7 +39,7 @@ dot_with_download(folded_dot(config), f"folded-{config.model.arch}", key="folded
 
 st.subheader("Unrolled over your input")
 mode = "inference"
-if bundle.pattern == "recursive":
+if bundle.pattern is Pattern.RECURSIVE:
     mode = url_choice(
         st.radio,
         "Decoder reads",
@@ -62,22 +63,20 @@ if attention is not None:
         "Green edges: attention from each input step into each output step, thicker for larger weights "
         "(weights under 0.05 are left out). The cursor's output step is red."
     )
-if bundle.pattern == "direct":
+if bundle.pattern is Pattern.DIRECT:
     st.caption(
         "The direct pattern: RepeatVector hands the same encoding to every decoder step, and the decoder "
         "never sees what it already wrote."
     )
 
-if bundle.pattern == "recursive":
+if bundle.pattern is Pattern.RECURSIVE:
     st.subheader("Three models, one set of weights")
     dot_with_download(training_vs_inference_dot(config), f"models-{config.model.arch}", key="models")
 
 st.subheader("Backward: gradient reaching each step")
 targets = task.targets_for(config.task, source[None]) if task.values == "tokens" else source[None, :, None]
 # One eager backward pass per model and input, shared by every session: it was most of this page's time per run.
-gradients = per_model(max_entries=256)(step_gradients)(
-    bundle, inputs, [targets, targets] if len(bundle.extras.get("heads", [])) > 1 else targets
-)
+gradients = per_model(max_entries=256)(step_gradients)(bundle, inputs, bundle.model_targets(targets))
 dot_with_download(
     unrolled_dot(config, list(source), list(shown), gradients=gradients, mode=mode),
     f"backward-{config.key()}",
@@ -114,6 +113,7 @@ code_expander(f"""
 from explorer.presets import default_config
 from explorer.cache import ModelStore
 from explorer.decoding import greedy_decode
+from explorer.facts import Pattern
 from explorer.graphs import unrolled_dot
 from explorer.analysis import step_gradients
 

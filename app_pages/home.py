@@ -5,6 +5,7 @@ import streamlit as st
 from explorer.presets import default_config
 from explorer.tasks import PROBLEM_KINDS, TASKS
 from explorer.ui.models import describe_source, model_job
+from explorer.ui.pages import page_link
 from explorer.ui.picker import current_config, use_config
 
 st.title("Seq2Seq Explorer")
@@ -49,4 +50,4 @@ if job.state == "done":
     st.caption(describe_source(job))
 else:
     st.info("No trained model for this exact configuration yet: train it on the Train & Compare page.")
-st.page_link("app_pages/train.py", label="Train & Compare", icon="🏋️")
+page_link("train")

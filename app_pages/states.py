@@ -67,7 +67,7 @@ st.write(
 )
 encoder_layer = traced.by_role("encoder")[-1]
 encoded = bundle.encoder.predict_on_batch(inputs)
-state_h = np.asarray(encoded[1 if bundle.pattern != "recursive" else -len(bundle.state_names)])[0]
+state_h = bundle.final_encoder_state(encoded, "h")[0]
 last = encoder_layer.keras_output[0, -1]
 show = min(8, last.shape[-1])
 table = pd.DataFrame(

@@ -2,9 +2,10 @@
 
 import streamlit as st
 
-from explorer.analysis import PUBLISHED, accuracy_by_length, length_choices, stored_length_rows
+from explorer.analysis import accuracy_by_length, length_choices, published_accuracy, stored_length_rows
 from explorer.jobs import CANCELLED, DONE, FAILED, QUEUED, RUNNING
 from explorer.presets import compatible_archs, default_config
+from explorer.tasks import get_task
 from explorer.ui.figures import chart_spec, chart_with_downloads
 from explorer.ui.models import describe_source, lookup_job, model_job, per_model
 from explorer.ui.picker import current_config
@@ -122,7 +123,7 @@ def comparison() -> None:
         st.caption("No architecture on this task has a model yet.")
         return
     results = {arch: j.metrics.get("sequence_accuracy", 0.0) for arch, j in done.items()}
-    published = {arch: PUBLISHED.get((config.task.name, arch)) for arch in done}
+    published = {arch: published_accuracy(config.task.name, arch) for arch in done}
     bars = comparison_frame(results, published)
     chart_with_downloads(comparison_chart(bars), bars, f"compare-{config.task.name}", key="compare_bars")
     curves = history_frame({arch: j.history for arch, j in done.items()})
@@ -154,7 +155,8 @@ st.write(
 
 
 finished = {arch: j for arch, j in compare_jobs.items() if j.state == DONE}
-if config.task.name != "series" and finished:
+tokens = get_task(config.task.name).values == "tokens"
+if tokens and finished:
     lengths = tuple(length_choices(config))
     by_length = per_model("Decoding fresh examples at each length…", 64)(accuracy_by_length)
     rows = []
@@ -164,5 +166,5 @@ if config.task.name != "series" and finished:
         rows += [{"run": arch, **row} for row in (found if found is not None else by_length(j.bundle, list(lengths)))]
     frame = length_frame(rows)
     chart_with_downloads(accuracy_by_length_chart(frame), frame, f"length-{config.task.name}", key="lengths")
-elif config.task.name == "series":
+elif not tokens:
     st.caption("The series autoencoder is judged on closeness, not exact symbols; see the Embeddings page.")

@@ -20,6 +20,7 @@ from explorer.tasks import DEFAULT_TASK, TASKS
 # Every model trains until this exact-sequence accuracy unless its architecture says otherwise.
 TARGET_ACCURACY = 0.99
 
+
 def pairs() -> list[tuple[str, str]]:
     """Every (task, architecture) pair whose default configuration is valid."""
     found = []
@@ -113,9 +114,7 @@ def scheduled_config(config: RunConfig) -> RunConfig:
 
 def variant_configs() -> list[RunConfig]:
     """The default pairs under every variant their task declares (e.g. each series mode)."""
-    return [
-        default_config(task, arch, **variant) for task, arch in pairs() for variant in TASKS[task].variants
-    ]
+    return [default_config(task, arch, **variant) for task, arch in pairs() for variant in TASKS[task].variants]
 
 
 def pretrain_configs() -> list[RunConfig]:
@@ -154,11 +153,40 @@ GRADIENT_PRESETS: dict[str, dict[str, Any]] = {
 }
 
 
-def gradient_task() -> str:
-    """The task the Gradients page trains on: the first real-valued task, so the loss is a plain regression."""
-    return next(name for name, task in TASKS.items() if task.values == "real")
-
-
 def gradient_configs() -> dict[str, RunConfig]:
-    task = gradient_task()
+    # A real-valued task, so the loss is a plain regression and nothing but the gradients changes.
+    task = real_valued_task()
     return {name: default_config(task, **{**_GRADIENT_BASE, **extra}) for name, extra in GRADIENT_PRESETS.items()}
+
+
+def attention_archs(task: str) -> tuple[str, ...]:
+    """The architectures with attention that accept `task`'s defaults, in registry order."""
+    return tuple(arch for arch in compatible_archs(task) if ARCHITECTURES[arch].has_attention)
+
+
+def score_choices(task: str) -> dict[str, tuple[str, str]]:
+    """Every attention score a learner can pick on `task`: label -> (architecture, score), e.g.
+    "general (Luong)" -> ("luong", "general"). An architecture whose mechanism fixes the score gets one entry."""
+    choices: dict[str, tuple[str, str]] = {}
+    for arch in attention_archs(task):
+        entry = ARCHITECTURES[arch]
+        for score in entry.scores or (default_config(task, arch).model.score,):
+            choices[entry.score_label(score)] = (arch, score)
+    return choices
+
+
+def baseline_arch(task: str) -> str | None:
+    """The recursive encoder-decoder without attention on `task`: what attention is compared against."""
+    return next(
+        (
+            arch
+            for arch in compatible_archs(task)
+            if ARCHITECTURES[arch].uses_schedule and not ARCHITECTURES[arch].has_attention
+        ),
+        None,
+    )
+
+
+def real_valued_task() -> str:
+    """The first real-valued task (the series the autoencoder and the Gradients page work on)."""
+    return next(name for name, task in TASKS.items() if task.values == "real")
