@@ -7,10 +7,11 @@ import dataclasses
 import numpy as np
 
 from explorer import architectures
-from explorer.networks import ModelBundle
 from explorer.config import RunConfig
+from explorer.networks import ModelBundle
 from explorer.tasks import get_task, shift_right
 from explorer.training import evaluate
+
 
 def published_accuracy(task: str, arch: str) -> float | None:
     """The tutorials' published exact-sequence accuracy for a task and architecture, if they report one."""

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from explorer.networks import ModelBundle
 from explorer.config import RunConfig
+from explorer.networks import ModelBundle
 from explorer.storage import CorruptModelError, load_bundle, paths_for, read_sidecar, save_bundle
 
 log = logging.getLogger(__name__)

@@ -25,10 +25,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from explorer.networks import ModelBundle
 from explorer.backend import backend_name, device_name
 from explorer.cache import ModelStore
 from explorer.config import RunConfig
+from explorer.networks import ModelBundle
 from explorer.training import Progress, TrainResult, train
 
 log = logging.getLogger(__name__)

@@ -287,9 +287,7 @@ def unrolled_decoder(config: RunConfig, target_length: int, encoder, decode: Dec
     return keras.Model(inputs, outputs, name="unrolled_decoder"), trainable
 
 
-def finish(
-    config: RunConfig, pattern: Pattern, training, encoder, taps: list[Tap], **typed: Any
-) -> ModelBundle:
+def finish(config: RunConfig, pattern: Pattern, training, encoder, taps: list[Tap], **typed: Any) -> ModelBundle:
     """Build the probe model over the recorded taps and assemble the bundle.
 
     `typed` fills the bundle's optional fields (decoder_step, unrolled, scheduled_model, heads, has_attention,

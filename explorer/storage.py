@@ -20,8 +20,8 @@ from typing import Any
 import keras
 
 from explorer import architectures
-from explorer.networks import ModelBundle
 from explorer.config import FORMAT_VERSION, RunConfig
+from explorer.networks import ModelBundle
 
 
 class CorruptModelError(ValueError):

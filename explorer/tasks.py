@@ -325,7 +325,10 @@ class Series(Task):
 
     def examples(self) -> list[dict[str, Any]]:
         modes = ("reconstruct", "predict", "composite")
-        return [{"input_length": n, "output_length": n, "series_mode": mode} for n, mode in zip((4, 9, 12), modes, strict=True)]
+        return [
+            {"input_length": n, "output_length": n, "series_mode": mode}
+            for n, mode in zip((4, 9, 12), modes, strict=True)
+        ]
 
     def make_series(self, length: int, size: int, rng: np.random.Generator) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         """(size, length + 1) float32 series and the properties that generated each one."""
@@ -374,8 +377,7 @@ class Series(Task):
 
 
 TASKS: dict[str, Task] = {
-    task.name: task
-    for task in (Echo(), EchoPartial(), Reverse(), CopyFirstK(), Largest(), CountUp(), Sort(), Series())
+    task.name: task for task in (Echo(), EchoPartial(), Reverse(), CopyFirstK(), Largest(), CountUp(), Sort(), Series())
 }
 # The task a fresh visitor, a bare `default_config()` and the CLI start from.
 DEFAULT_TASK = "reverse"

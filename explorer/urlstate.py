@@ -10,8 +10,8 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from explorer.config import RunConfig
 from explorer.architectures import ARCHITECTURES
+from explorer.config import RunConfig
 from explorer.presets import compatible_archs, default_config
 from explorer.tasks import DEFAULT_TASK, TASKS
 

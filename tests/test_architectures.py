@@ -19,7 +19,9 @@ VARIANTS = [
 ]
 # Every pair with the default cell, and every cell variant on each architecture's own default task.
 CASES = [(task, arch, VARIANTS[0]) for task, arch in ALL_PAIRS] + [
-    (entry.default_task, name, variant) for name, entry in architectures.ARCHITECTURES.items() for variant in VARIANTS[1:]
+    (entry.default_task, name, variant)
+    for name, entry in architectures.ARCHITECTURES.items()
+    for variant in VARIANTS[1:]
 ]
 
 

@@ -66,9 +66,9 @@ def test_every_entry_is_shipped_and_reproduced():
     shipped = {(c.task.name, c.model.arch) for c in pretrain_configs()}
     assert set(pairs()) <= shipped
     planned = {(item.task, item.arch) for item in plan()}
-    token_defaults = {
-        (task, entry.default_arch) for task, entry in TASKS.items() if entry.values == "tokens"
-    } | {(arch.default_task, name) for name, arch in ARCHITECTURES.items() if arch.values == "tokens"}
+    token_defaults = {(task, entry.default_arch) for task, entry in TASKS.items() if entry.values == "tokens"} | {
+        (arch.default_task, name) for name, arch in ARCHITECTURES.items() if arch.values == "tokens"
+    }
     assert token_defaults <= planned
     published = {(task, arch) for task, entry in TASKS.items() for arch in entry.published}
     assert published <= planned

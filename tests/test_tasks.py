@@ -4,6 +4,7 @@ import pytest
 from explorer.config import TaskConfig
 from explorer.tasks import TASKS, make_batch, parse_sequence, shift_right
 
+
 def _aligned(name: str) -> bool:
     task = TASKS[name]
     config = TaskConfig(name=name, **task.defaults)
