@@ -83,21 +83,37 @@ weights = trace.attention[0]
 ideal = task.ideal_alignment(config.task, source)
 step = step_cursor(weights.shape[0])
 frame = attention_frame(weights, source, trace.tokens[0], ideal)
-chart_with_downloads(attention_heatmap_chart(frame, step), frame, f"attention-{config.key()}", key="heatmap")
 score = alignment_score(weights, ideal)
-if score is not None:
-    st.caption(
+chart_with_downloads(
+    attention_heatmap_chart(frame, step),
+    frame,
+    f"attention-{config.key()}",
+    key="heatmap",
+    caption=(
         f"Orange circles: the task's ideal alignment. Alignment score (mean weight on the ideal input "
         f"step): **{score:.2f}** (1.00 would be perfect)."
-    )
-else:
-    st.caption("This task has no single input step per output step, so there is no ideal alignment to score.")
-st.write(
-    f"Output step {step} wrote **{trace.tokens[0][step - 1]}** "
-    f"(probability {trace.confidence[0][step - 1]:.2f}); its weights over the input:"
+        if score is not None
+        else "This task has no single input step per output step, so there is no ideal alignment to score."
+    ),
 )
+if score is not None:
+    accuracy = lookup_job(config).metrics.get("sequence_accuracy")
+    if accuracy is not None and accuracy >= 0.9 and score < 0.5:
+        looked_at = int(weights[0].argmax()) + 1
+        st.info(
+            f"Right answers ({accuracy:.1%}) with a low alignment score: this model reads its symbols from "
+            f"somewhere else (output step 1 puts most weight on input step {looked_at}). Each encoder output is a "
+            "recurrent state that has already seen every earlier symbol, so a late step, often the last, can "
+            "carry what an early output needs. The alignment score says where a model looks, not whether it is "
+            "right."
+        )
 chart_with_downloads(
-    attention_bars_chart(frame, step), frame[frame.output_step == step], f"attention-step-{step}", key="bars"
+    attention_bars_chart(frame, step),
+    frame[frame.output_step == step],
+    f"attention-step-{step}",
+    key="bars",
+    caption=f"Output step {step} wrote **{trace.tokens[0][step - 1]}** "
+    f"(probability {trace.confidence[0][step - 1]:.2f}); the bars are its weights over the input.",
 )
 
 st.subheader("With and without attention as the input grows")
@@ -120,10 +136,4 @@ else:
     chart_with_downloads(
         accuracy_by_length_chart(lengths_frame), lengths_frame, f"attention-length-{config.task.name}", key="lengths"
     )
-code_expander("""
-from explorer.decoding import greedy_decode
-trace = greedy_decode(bundle, inputs)          # batched, compiled, free-running
-trace.attention                                # (batch, output steps, input steps); rows sum to 1
-from explorer.analysis import alignment_score
-alignment_score(trace.attention[0], task.ideal_alignment(config.task, inputs[0]))
-""")
+code_expander("attention", config, source=source, step=step)

@@ -12,7 +12,7 @@ from explorer.ui.figures import chart_spec, chart_with_downloads, code_expander
 from explorer.ui.inputs import pick_point_on_select, sequence_input, url_choice, url_number
 from explorer.ui.models import model_job, per_model, require_model
 from explorer.ui.picker import current_config, use_config
-from explorer.ui.presenter import figure_shown
+from explorer.ui.presenter import figure_frame, figure_shown
 from explorer.viz import projection_chart, series_chart, series_frame
 
 st.title("Autoencoder embeddings")
@@ -45,11 +45,14 @@ lines = {
     for head, out in zip(heads, outputs, strict=True)
 }
 frame = series_frame(source, lines)
-chart_with_downloads(
-    series_chart(frame, f"{config.task.series_mode} autoencoder"), frame, f"series-{config.key()}", key="reconstruction"
-)
 other_modes = [m for m in SERIES_MODES if m != config.task.series_mode]
-st.caption("Other modes: " + ", ".join(other_modes) + " (pick them in the sidebar's parameters).")
+chart_with_downloads(
+    series_chart(frame, f"{config.task.series_mode} autoencoder"),
+    frame,
+    f"series-{config.key()}",
+    key="reconstruction",
+    caption="Other modes: " + ", ".join(other_modes) + " (pick them in the sidebar's parameters).",
+)
 
 
 @per_model("Encoding 400 generated series…", 16)
@@ -74,15 +77,16 @@ projection = projection_frame(encoded, points)
 # It is settled before the scatter is drawn, so the rings always mark the series shown below.
 selected = url_number("Or choose a series by number", 0, len(encoded.series) - 1, key="point")
 near = neighbours(encoded.vectors, selected, 5)
-if figure_shown():
-    st.vega_lite_chart(
-        chart_spec(projection_chart(projection, colour, selected, near)),
-        on_select=pick_point_on_select("embedding_chart", "picked", "index", target_key="point"),
-        key="embedding_chart",
-        width="stretch",
-    )
-if method == "PCA":
-    st.caption(f"The two components explain {explained.sum():.0%} of the vectors' variance.")
+if figure_shown("embedding_chart"):
+    with figure_frame():
+        st.vega_lite_chart(
+            chart_spec(projection_chart(projection, colour, selected, near)),
+            on_select=pick_point_on_select("embedding_chart", "picked", "index", target_key="point"),
+            key="embedding_chart",
+            width="stretch",
+        )
+        if method == "PCA":
+            st.caption(f"The two components explain {explained.sum():.0%} of the vectors' variance.")
 chosen = {f"series {selected}": encoded.series[selected]}
 chosen.update({f"neighbour {n}": encoded.series[n] for n in near})
 lines = series_frame(encoded.series[selected], {k: v for k, v in chosen.items() if k != f"series {selected}"})
@@ -103,10 +107,4 @@ cols[1].metric("Same, on the raw first value", f"{accuracy['raw first value']:.1
 cols[2].metric("Always guessing the majority", f"{accuracy['majority class']:.1%}")
 st.caption("Task: tell ramps from sines, trained on 70% of the series and scored on the held-out 30%.")
 job = model_job(config)
-code_expander("""
-from explorer.embeddings import encode_series, pca, neighbours, shape_classifier
-encoded = encode_series(bundle, count=400)     # encoded.vectors: (400, units), the encoder's final h
-points, explained = pca(encoded.vectors)       # (400, 2)
-neighbours(encoded.vectors, index=0, count=5)
-shape_classifier(encoded)                      # held-out accuracy: ramp vs sine
-""")
+code_expander("embeddings", config, point=selected, colour=colour, projection=method)

@@ -1,7 +1,5 @@
 """Gradients: per-layer gradient norms over training, exploding gradients, and what clipping does."""
 
-import math
-
 import pandas as pd
 import streamlit as st
 
@@ -10,7 +8,7 @@ from explorer.presets import gradient_configs
 from explorer.ui.figures import chart_with_downloads, code_expander
 from explorer.ui.models import lookup_job
 from explorer.ui.runtime import get_manager
-from explorer.viz import gradient_norms_chart, undrawable_gradient_count
+from explorer.viz import gradient_norms_chart, gradient_norms_frame, undrawable_gradient_count
 
 st.title("Exploding gradients and clipping")
 st.write(
@@ -35,23 +33,11 @@ if any(job.state not in (DONE, FAILED) for job in jobs.values()):
             manager.request(configs[name])
         st.rerun()
 
-rows = []
+norms = {}
 for name, job in jobs.items():
     if job.state not in (DONE, FAILED):
         continue
-    norms = job.sidecar.get("gradient_norms", [])
-    for entry in norms:
-        for layer, value in entry.items():
-            if layer in ("step", "epoch"):
-                continue
-            rows.append(
-                {
-                    "run": name,
-                    "step": entry["step"],
-                    "layer": layer,
-                    "norm": float(value) if value is not None and math.isfinite(value) else None,
-                }
-            )
+    norms[name] = job.sidecar.get("gradient_norms", [])
     status = job.sidecar.get("status", job.state)
     with st.container(border=True):
         st.markdown(f"**{name}**")
@@ -60,26 +46,22 @@ for name, job in jobs.items():
         elif job.history:
             st.success(f"Trained all {len(job.history)} epochs; final loss {job.history[-1]['loss']:.4f}.")
 
-frame = pd.DataFrame(rows, columns=["run", "step", "layer", "norm"]).dropna()
+frame = gradient_norms_frame(norms)
 if not frame.empty:
     st.subheader("Gradient norm per layer, measured before every update")
-    chart_with_downloads(gradient_norms_chart(frame), frame, "gradient-norms", key="norms")
-    if left_out := undrawable_gradient_count(frame):
-        st.caption(
-            f"{left_out} measurement(s) of exactly 0 (a layer that got no gradient at that step) or infinity are "
-            "not drawn on the log axis; they are in the CSV."
-        )
+    left_out = undrawable_gradient_count(frame)
+    chart_with_downloads(
+        gradient_norms_chart(frame),
+        frame,
+        "gradient-norms",
+        key="norms",
+        caption=f"{left_out} measurement(s) of exactly 0 (a layer that got no gradient at that step) or infinity "
+        "are not drawn on the log axis; they are in the CSV."
+        if left_out
+        else None,
+    )
     peaks = frame.groupby("run")["norm"].max()
     st.dataframe(
         pd.DataFrame({"run": peaks.index, "largest gradient norm": peaks.map("{:.3g}".format)}), hide_index=True
     )
-code_expander("""
-from explorer.presets import default_config, real_valued_task
-from explorer.training import train
-config = default_config(real_valued_task(), cell="rnn", activation="relu", input_length=30,
-                        output_length=30, optimizer="sgd", learning_rate=1.0, clipnorm=1.0,
-                        record_gradients=True)
-result = train(config)
-result.gradient_norms      # [{"step": 0, "epoch": 1, "encoder_0": ..., "decoder_reconstruct_0": ...}, ...]
-result.status, result.reason   # "diverged" and why, when the loss turns NaN
-""")
+code_expander("gradients")

@@ -53,21 +53,23 @@ if bundle.pattern is Pattern.RECURSIVE:
         }[m],
     )
 shown = task.targets_for(config.task, source[None])[0] if mode == "training" else outputs
-dot_with_download(
-    unrolled_dot(config, list(source), list(shown), mode=mode, attention=attention, highlight_step=step - 1),
-    f"unrolled-{config.key()}",
-    key="unrolled",
-)
+notes = []
 if attention is not None:
-    st.caption(
+    notes.append(
         "Green edges: attention from each input step into each output step, thicker for larger weights "
         "(weights under 0.05 are left out). The cursor's output step is red."
     )
 if bundle.pattern is Pattern.DIRECT:
-    st.caption(
+    notes.append(
         "The direct pattern: RepeatVector hands the same encoding to every decoder step, and the decoder "
         "never sees what it already wrote."
     )
+dot_with_download(
+    unrolled_dot(config, list(source), list(shown), mode=mode, attention=attention, highlight_step=step - 1),
+    f"unrolled-{config.key()}",
+    key="unrolled",
+    caption=" ".join(notes) or None,
+)
 
 if bundle.pattern is Pattern.RECURSIVE:
     st.subheader("Three models, one set of weights")
@@ -81,10 +83,9 @@ dot_with_download(
     unrolled_dot(config, list(source), list(shown), gradients=gradients, mode=mode),
     f"backward-{config.key()}",
     key="backward",
-)
-st.caption(
-    "Each input edge carries |∂L/∂x_t|, the size of the loss gradient that reaches input step t through "
-    "the chain; steps far from the loss usually receive less."
+    caption="Each input edge carries |∂L/∂x_t|, the size of the loss gradient that reaches input step t through "
+    "the chain; steps far from the loss usually receive less. The arrows point back in time, as the gradient "
+    "flows.",
 )
 
 st.subheader("Activation memory grows with the number of steps")
@@ -109,17 +110,4 @@ st.caption(
     f"Backpropagation through time keeps every step's activations for a batch of {config.train.batch_size} "
     "until the backward pass: twice the steps, twice the memory."
 )
-code_expander(f"""
-from explorer.presets import default_config
-from explorer.cache import ModelStore
-from explorer.decoding import greedy_decode
-from explorer.facts import Pattern
-from explorer.graphs import unrolled_dot
-from explorer.analysis import step_gradients
-
-config = default_config("{config.task.name}", "{config.model.arch}")
-bundle = ModelStore().lookup(config).bundle
-trace = greedy_decode(bundle, inputs)              # inputs: (1, {config.task.input_length}) tokens
-dot = unrolled_dot(config, source, trace.tokens[0], attention=None if trace.attention is None else trace.attention[0])
-gradients = step_gradients(bundle, inputs, targets) # |dL/dx_t| per step
-""")
+code_expander("graph", config, source=source, mode=mode)

@@ -2,9 +2,9 @@
 
 import streamlit as st
 
-from explorer.presets import default_config
+from explorer.presets import kind_example_config
 from explorer.tasks import PROBLEM_KINDS, TASKS
-from explorer.ui.models import describe_source, model_job
+from explorer.ui.models import UNFINISHED, describe_source, model_job, watch_jobs
 from explorer.ui.pages import page_link
 from explorer.ui.picker import current_config, use_config
 
@@ -30,7 +30,11 @@ for column, kind in zip(columns, PROBLEM_KINDS, strict=True):
         st.caption(KIND_TEXT[kind])
         for name in examples:
             st.button(
-                f"Try {name}", key=f"try_{name}", on_click=use_config, args=(default_config(name),), width="stretch"
+                f"Try {name}",
+                key=f"try_{name}",
+                on_click=use_config,
+                args=(kind_example_config(name),),  # e.g. a series task in its prediction mode under Prediction
+                width="stretch",
             )
 
 config = current_config()
@@ -48,6 +52,9 @@ if job.state == "done":
     cols[1].metric("Where from", job.source)
     cols[2].metric("Device · backend", f"{job.sidecar.get('device', '?')} · {job.sidecar.get('backend', '?')}")
     st.caption(describe_source(job))
+elif job.state in UNFINISHED:
+    st.info("This configuration's model is training on the server; this section fills in when it is ready.")
+    watch_jobs({"": job})
 else:
     st.info("No trained model for this exact configuration yet: train it on the Train & Compare page.")
 page_link("train")

@@ -7,7 +7,7 @@ import streamlit as st
 from explorer.probe import probe
 from explorer.tasks import get_task
 from explorer.ui.figures import chart_with_downloads, code_expander
-from explorer.ui.inputs import sequence_input, step_cursor, url_choice
+from explorer.ui.inputs import LAYER_STEP, sequence_input, step_cursor, url_choice
 from explorer.ui.models import require_model
 from explorer.ui.picker import current_config
 from explorer.viz import gates_chart, gates_frame, state_heatmap_chart, states_frame, unit_lines_chart
@@ -35,7 +35,15 @@ choice = url_choice(
     format_func=lambda i: names[i],
 )
 layer = traced.layers[choice]
-step = step_cursor(layer.hidden.shape[1], "Time step of this layer")
+steps = layer.hidden.shape[1]
+# Which sequence position the layer's own step t stands for, so that it is never taken for the output step.
+if layer.role != "encoder":
+    reads = "output step t"
+elif config.model.reverse_source:
+    reads = f"input step {steps} + 1 − t (the source is read reversed)"
+else:
+    reads = "input step t"
+step = step_cursor(steps, LAYER_STEP, f"Time step t of {layer.name}, its own step: t stands for {reads}")
 
 hidden = states_frame(layer, "hidden")
 chart_with_downloads(
@@ -53,9 +61,15 @@ if layer.cell_state is not None:
 if layer.gates:
     gates = gates_frame(layer)
     st.subheader("Gates")
-    chart_with_downloads(gates_chart(gates, step), gates, f"gates-{layer.name}", key="gates")
     at_step = {gate: float(values[0, step - 1].mean()) for gate, values in layer.gates.items()}
-    st.caption("At the cursor's step, mean over units: " + ", ".join(f"{g} {v:.2f}" for g, v in at_step.items()))
+    chart_with_downloads(
+        gates_chart(gates, step),
+        gates,
+        f"gates-{layer.name}",
+        key="gates",
+        caption=f"At time step {step} of {layer.name}, mean over units: "
+        + ", ".join(f"{g} {v:.2f}" for g, v in at_step.items()),
+    )
 else:
     st.info("A SimpleRNN cell has no gates: h(t) = tanh(W x(t) + U h(t-1) + b).")
 
@@ -99,11 +113,4 @@ if units:
     chart_with_downloads(
         unit_lines_chart(hidden, units, step), hidden[hidden.unit.isin(units)], f"units-{layer.name}", key="units"
     )
-code_expander("""
-from explorer.probe import probe
-traced = probe(bundle, inputs)                 # every recurrent layer, replayed step by step
-layer = traced.layer("encoder_0")
-layer.hidden, layer.cell_state                 # (batch, time, units)
-layer.gates["forget"]                          # (batch, time, units), recomputed from the layer's weights
-layer.keras_output                             # what Keras returned with return_sequences=True
-""")
+code_expander("states", config, source=source, layer=choice, step=step)

@@ -164,3 +164,72 @@ def first_divergence(forced_tokens: np.ndarray, free_tokens: np.ndarray) -> int 
     """0-based first output step where the two decodes disagree, or None."""
     differ = np.flatnonzero(np.asarray(forced_tokens) != np.asarray(free_tokens))
     return int(differ[0]) if differ.size else None
+
+
+def needs_lookahead(config: RunConfig, samples: int = 64) -> bool:
+    """Whether some output step must read an input step that comes *after* it (by the task's ideal alignment).
+
+    A stacked network writes output t right after reading input t, so on such a task it can only guess: count-up's
+    first output depends on the last input, sort's on wherever the smallest symbol is.
+    """
+    task = get_task(config.task.name)
+    if task.values != "tokens":
+        return False
+    for source in task.make_batch(config.task, samples, np.random.default_rng(11)).encoder_inputs:
+        alignment = task.ideal_alignment(config.task, source)
+        if alignment is not None and any(read > step for step, read in enumerate(alignment)):
+            return True
+    return False
+
+
+def output_changes_from(bundle: ModelBundle, encoder_inputs: np.ndarray, step: int) -> np.ndarray:
+    """For each output step, whether its distribution moves when input `step` (0-based) is changed.
+
+    Decodes the inputs as given and with the symbol at `step` replaced, and compares the free-running output
+    probabilities: (target_length,) booleans. It shows what an output can depend on: a stacked network's outputs
+    before `step` never move, because they were written before that input was read.
+    """
+    from explorer.decoding import greedy_decode
+
+    encoder_inputs = np.asarray(encoder_inputs)
+    changed = encoder_inputs.copy()
+    cardinality = bundle.config.task.cardinality
+    changed[:, step] = changed[:, step] % cardinality + 1  # another valid symbol
+    before = greedy_decode(bundle, encoder_inputs).probabilities
+    after = greedy_decode(bundle, changed).probabilities
+    return np.abs(after - before).max(axis=(0, 2)) > 1e-6
+
+
+@dataclasses.dataclass(frozen=True)
+class DivergenceSearch:
+    """What `find_divergence` found among `tried` fresh inputs: how many make the teacher-forced and the
+    free-running decodes disagree, and the first of them (`source` (input_length,), `step` 0-based) or None."""
+
+    tried: int
+    diverging: int
+    source: np.ndarray | None = None
+    step: int | None = None
+
+
+def find_divergence(bundle: ModelBundle, tries: int = 1000, seed: int = 0) -> DivergenceSearch:
+    """Search `tries` fresh inputs, decoded both ways in one batch each, for one where the decodes diverge.
+
+    A good model agrees with itself on almost every input: free running only drifts once a mistake is read back.
+    Models that never read their own outputs (stacked, RepeatVector) never diverge.
+    """
+    from explorer.decoding import greedy_decode, teacher_forced_decode
+
+    task = get_task(bundle.config.task.name)
+    batch = task.make_batch(bundle.config.task, tries, np.random.default_rng(seed))
+    forced = teacher_forced_decode(bundle, batch.encoder_inputs, batch.targets).tokens
+    free = greedy_decode(bundle, batch.encoder_inputs).tokens
+    rows = np.flatnonzero(np.any(forced != free, axis=1))
+    if not rows.size:
+        return DivergenceSearch(tried=tries, diverging=0)
+    row = int(rows[0])
+    return DivergenceSearch(
+        tried=tries,
+        diverging=int(rows.size),
+        source=batch.encoder_inputs[row],
+        step=first_divergence(forced[row], free[row]),
+    )

@@ -109,6 +109,27 @@ class ModelStore:
                 rows.append(row)
         return rows
 
+    def stored_sidecars(self, source: str = "cache") -> list[tuple[str, dict[str, Any]]]:
+        """(key, sidecar) for every model stored in one location ("cache" or "pretrained"), newest first.
+
+        Only the sidecars are read (config, metrics, history: what a comparison shows), never the weights; one
+        that is unreadable, from another format or whose config does not hash to its name is left out.
+        """
+        directory = dict(self.locations())[source]
+        if not directory.is_dir():
+            return []
+        found = []
+        for sidecar_path in directory.glob("*.json"):
+            try:
+                sidecar = read_sidecar(sidecar_path)
+                valid = RunConfig.from_dict(sidecar["config"]).key() == sidecar_path.stem
+                modified = sidecar_path.stat().st_mtime
+            except (CorruptModelError, KeyError, TypeError, ValueError, OSError):
+                continue
+            if valid:
+                found.append((modified, sidecar_path.stem, sidecar))
+        return [(key, sidecar) for _, key, sidecar in sorted(found, key=lambda row: row[0], reverse=True)]
+
     def clear(self) -> int:
         """Delete every file in the cache directory (never the shipped pretrained models). Returns the count."""
         removed = 0

@@ -162,7 +162,19 @@ def command_reproduce(args) -> None:
                 flush=True,
             )
 
+    if args.save and args.quick:
+        raise UsageError("--save stores the full comparison the Train page shows; run it without --quick")
     results = reproduce(quick=args.quick, report=show)
+    if args.save:
+        import datetime
+
+        from explorer.reproductions import save_reproductions
+
+        measured = f"{datetime.date.today().isoformat()}, {backend_name()} on {device_name()}"
+        stored = [r.details["stored"] for r in results if "stored" in r.details]
+        path = save_reproductions(stored, measured)
+        if not args.json:
+            print(f"saved {len(stored)} comparisons to {path}")
     if args.json:
         _print_json(
             {
@@ -304,6 +316,9 @@ def build_parser() -> argparse.ArgumentParser:
     reproducing = commands.add_parser("reproduce", help="the tutorials' experiments beside their published numbers")
     reproducing.add_argument("--quick", action="store_true", help="fewer repeats")
     reproducing.add_argument("--json", action="store_true")
+    reproducing.add_argument(
+        "--save", action="store_true", help="store the measured comparisons for the Train page (not with --quick)"
+    )
     benching = commands.add_parser("bench", help="decode, training and page speed")
     benching.add_argument("--quick", action="store_true")
     benching.add_argument("--json", action="store_true")

@@ -54,6 +54,10 @@ def _run_unrolled(bundle: ModelBundle, encoder_inputs, decoder_inputs, teacher_m
         for name, value in out.items():
             parts.setdefault(name, []).append(np.asarray(value))
     merged = {name: np.concatenate(values) for name, values in parts.items()}
+    if "attention" in merged and bundle.config.model.reverse_source:
+        # The encoder read the source backwards, so its memory's step j is source step T-1-j: put the weights
+        # back in source order, the order every figure labels its input steps in.
+        merged["attention"] = merged["attention"][..., ::-1]
     return Trace(
         tokens=merged["tokens"],
         probabilities=merged["probabilities"],

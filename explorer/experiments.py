@@ -74,10 +74,11 @@ def _title(item: Planned) -> str:
 
 def accuracy_experiment(item: Planned) -> ExperimentResult:
     """Train `item.runs` times (seeds 0, 1, ...) and report the mean exact-sequence accuracy."""
-    accuracies, seconds, epochs = [], 0.0, []
+    accuracies, seconds, epochs, keys = [], 0.0, [], []
     for seed in range(item.runs):
         config = default_config(item.task, item.arch, eval_examples=1000, **item.overrides, **{"train.seed": seed})
         outcome = train(config)
+        keys.append(config.key())
         accuracies.append(outcome.metrics["sequence_accuracy"])
         seconds += outcome.train_seconds
         epochs.append(len(outcome.history))
@@ -91,7 +92,21 @@ def accuracy_experiment(item: Planned) -> ExperimentResult:
         published,
         f"{mean:.1%}{averaged}",
         seconds,
-        {"sequence_accuracy": mean, "runs": [round(a, 4) for a in accuracies], "epochs": epochs},
+        {
+            "sequence_accuracy": mean,
+            "runs": [round(a, 4) for a in accuracies],
+            "epochs": epochs,
+            # What `reproductions.save_reproductions` stores for the Train page's like-for-like bars.
+            "stored": {
+                "task": item.task,
+                "arch": item.arch,
+                "settings": item.overrides,
+                "accuracies": accuracies,
+                "keys": keys,
+                "published": None if item.published is None else item.published.accuracy,
+                "published_runs": 0 if item.published is None else item.published.runs,
+            },
+        },
     )
 
 

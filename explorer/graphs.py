@@ -67,6 +67,18 @@ def _states(cell: str, separator: str = ", ") -> str:
     return separator.join(["h", "c"][: STATES_PER_CELL[cell]])
 
 
+def _decoder_units(config: RunConfig) -> int:
+    """The size of each decoder state: a bidirectional encoder hands over its forward and backward states side by
+    side, twice the units. (`explorer.networks.decoder_units` sizes the layers by the same rule; this module draws
+    without Keras, so it cannot import it, and a test checks the two agree.)"""
+    return config.model.units * (2 if config.model.bidirectional else 1)
+
+
+def _shape(rows: int | str, units: int) -> str:
+    """A state's tensor shape as an edge label shows it: `(1×64)` for one sequence, `(batch×64)` in general."""
+    return f"({rows}×{units})"
+
+
 def folded_dot(config: RunConfig) -> str:
     """The network as drawn in textbooks: each recurrent layer one box with a loop back to itself."""
     arch = ARCHITECTURES[config.model.arch]
@@ -79,7 +91,7 @@ def folded_dot(config: RunConfig) -> str:
     for layer in range(layers):
         name = f"enc_{layer}"
         graph.node(name, f"{'Bi-' if config.model.bidirectional else ''}{cell} encoder {layer}", **ENCODER_CELL)
-        graph.edge(name, name, f"{states}(t-1)")
+        graph.edge(name, name, f"{states}(t-1) {_shape('batch', config.model.units)}")
         graph.edge(previous, name)
         previous = name
 
@@ -92,16 +104,18 @@ def folded_dot(config: RunConfig) -> str:
 
     if arch.pattern is Pattern.DIRECT:
         graph.node("repeat", "RepeatVector", shape="box")
-        graph.edge(previous, "repeat", "last h")
+        graph.edge(previous, "repeat", f"last h {_shape('batch', _decoder_units(config))}")
         previous = "repeat"
     else:
         graph.node("prev", "previous token y(t-1)", **PLAIN)
     for layer in range(layers):
         name = f"dec_{layer}"
         graph.node(name, f"{cell} decoder {layer}", **DECODER_CELL)
-        graph.edge(name, name, f"{states}(t-1)")
+        graph.edge(name, name, f"{states}(t-1) {_shape('batch', _decoder_units(config))}")
         if arch.pattern is Pattern.RECURSIVE:
-            graph.edge(f"enc_{layer}", name, f"final {states}", style="dashed")
+            graph.edge(
+                f"enc_{layer}", name, f"final {states} {_shape('batch', _decoder_units(config))}", style="dashed"
+            )
         if layer > 0:
             graph.edge(f"dec_{layer - 1}", name)
         else:
@@ -147,7 +161,10 @@ def unrolled_dot(
     arch = ARCHITECTURES[config.model.arch]
     model = config.model
     steps_in, steps_out = len(source), len(outputs)
+    # Edge labels carry the state tensors' real shapes for the one sequence drawn: (1×units) per state.
     states = _states(model.cell, ",")
+    encoder_states = f"{states} {_shape(1, model.units)}"
+    decoder_states = f"{states} {_shape(1, _decoder_units(config))}"
     backward = gradients is not None
     title = f"{config.model.arch} unrolled over {steps_in} input and {steps_out} output steps"
     title += " — backward pass (gradient magnitude per step)" if backward else f" — {mode}"
@@ -155,9 +172,11 @@ def unrolled_dot(
     cell = model.cell.upper()
 
     def connect(tail: str, head: str, **attributes: str) -> None:
-        # The backward view draws the same wiring with every edge reversed: gradients flow from the loss back.
+        # The backward view draws the same wiring with every arrow turned round: gradients flow from the loss
+        # back. The edges keep their forward direction (dir=back only turns the arrowhead), because Graphviz
+        # orders nodes along edges: reversed edges laid the encoder steps out as 5, 4, 3, 2, 1, 6.
         if backward:
-            graph.edge(head, tail, **{**attributes, "color": BACKWARD})
+            graph.edge(tail, head, **{**attributes, "color": BACKWARD, "dir": "back"})
         else:
             graph.edge(tail, head, **attributes)
 
@@ -183,7 +202,7 @@ def unrolled_dot(
             else:
                 connect(f"{encoder_name}_{layer - 1}_{step}", name)
             if step > 0:
-                connect(f"{encoder_name}_{layer}_{step - 1}", name, label=states)
+                connect(f"{encoder_name}_{layer}_{step - 1}", name, label=encoder_states)
     if model.bidirectional:
         graph.node("bi_note", "bidirectional: a second chain reads right to left", shape="note")
 
@@ -210,16 +229,16 @@ def unrolled_dot(
             connect(f"dec_{layer - 1}_{step}", f"dec_{layer}_{step}")
         if step > 0:
             for layer in range(model.layers):
-                connect(f"dec_{layer}_{step - 1}", f"dec_{layer}_{step}", label=states)
+                connect(f"dec_{layer}_{step - 1}", f"dec_{layer}_{step}", label=decoder_states)
 
     if arch.pattern is Pattern.DIRECT:
         graph.node("repeat", "RepeatVector", shape="box", style="filled", fillcolor="#eeeeee")
-        connect(f"{top_encoder}_{steps_in - 1}", "repeat", label="last h")
+        connect(f"{top_encoder}_{steps_in - 1}", "repeat", label=f"last h {_shape(1, _decoder_units(config))}")
         for step in range(steps_out):
             connect("repeat", f"dec_0_{step}", style="dashed")
     else:
         for layer in range(model.layers):
-            connect(f"enc_{layer}_{steps_in - 1}", f"dec_{layer}_0", label=f"final {states}", style="bold")
+            connect(f"enc_{layer}_{steps_in - 1}", f"dec_{layer}_0", label=f"final {decoder_states}", style="bold")
         graph.node("start", "start 0", **PLAIN)
         connect("start", "dec_0_0")
         for step in range(1, steps_out):

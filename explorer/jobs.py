@@ -4,10 +4,20 @@
 thirty students pressing "train" on the same configuration share one job. A job first looks the model up
 (`pretrained/`, then the cache directory); only on a miss is it queued for training. At most `max_running`
 jobs train at once (default 1, suited to a 2-core machine; `SEQ2SEQ_MAX_JOBS` overrides it); the rest wait in
-FIFO order and can see their position. Jobs report progress, can be cancelled, and keep a readable reason when
-they fail, after which a new request retries. A job exposes its model only once training has finished, so
-nobody is ever served half-updated weights. `shutdown()` retires a manager: it takes no more training, cancels
-what is queued or running, and its worker threads exit.
+FIFO order and can see their position. Jobs report progress and keep a readable reason when they fail, after
+which a new request retries. A job exposes its model only once training has finished, so nobody is ever served
+half-updated weights. `shutdown()` retires a manager: it takes no more training, cancels what is queued or
+running, and its worker threads exit.
+
+Two guards keep one user from stalling or undoing everyone else's work on a shared server:
+
+- a training budget (`budget_s`, in seconds estimated by `explorer.budget`): a request for a run estimated over
+  it is refused with the reason, before anything queues. The app sets it from `SEQ2SEQ_TRAIN_BUDGET_S`; a
+  manager made without one (the CLI's, the tests') trains anything;
+- cancelling withdraws one session: a job keeps the set of sessions waiting on it, `request(config,
+  session=...)` adds one and `cancel(config, session=...)` removes one, and the job stops only when no session
+  waits on it any more. Callers without sessions (the command line, scripts, tests) wait as one anonymous
+  session, so for them `request` then `cancel` stops the job as before.
 
 This module knows nothing about Streamlit; the app keeps one manager in `st.cache_resource`, which calls
 `shutdown()` when it releases it. To scale beyond one machine, this small interface (request / get / cancel /
@@ -26,6 +36,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from explorer.backend import backend_name, device_name
+from explorer.budget import over_budget
 from explorer.cache import ModelStore
 from explorer.config import RunConfig
 from explorer.networks import ModelBundle
@@ -37,6 +48,8 @@ MAX_JOBS_ENV = "SEQ2SEQ_MAX_JOBS"
 LOADING, QUEUED, RUNNING, DONE, FAILED, CANCELLED = "loading", "queued", "running", "done", "failed", "cancelled"
 LIVE_STATES = (LOADING, QUEUED, RUNNING, DONE)
 LOOKUP_WAIT_S = 120.0  # a model load that takes longer than this is reported as still loading
+# The session a request without one waits as: the command line, scripts and tests.
+ANONYMOUS = "anonymous"
 
 
 def default_max_running() -> int:
@@ -61,6 +74,10 @@ class Job:
     created: float = field(default_factory=time.time)
     finished: float | None = None
     cancel_requested: bool = False
+    refused: bool = False  # over the training budget: never queued
+    # The sessions waiting on this training run; it is cancelled when the last one withdraws. Guarded by the
+    # manager's lock: read it through `JobManager.waiting`.
+    waiters: set[str] = field(default_factory=set, repr=False)
     _done: threading.Event = field(default_factory=threading.Event, repr=False)
     _looked_up: threading.Event = field(default_factory=threading.Event, repr=False)
 
@@ -84,11 +101,13 @@ class JobManager:
         max_running: int | None = None,
         trainer: Callable[..., TrainResult] = train,
         keep_models: int = 48,
+        budget_s: float | None = None,
     ) -> None:
         self.store = store or ModelStore()
         self.max_running = max_running or default_max_running()
         self.trainer = trainer
         self.keep_models = keep_models
+        self.budget_s = budget_s  # estimated seconds a run may take; None trains anything
         self._jobs: dict[str, Job] = {}
         self._queue: collections.deque[Job] = collections.deque()
         self._lock = threading.Lock()
@@ -101,14 +120,24 @@ class JobManager:
             worker.start()
 
     # -- asking -------------------------------------------------------------------------------------------------
-    def request(self, config: RunConfig, train_if_missing: bool = True) -> Job:
-        """The live job for `config`, made on first request. Looks the model up before training it."""
+    def request(self, config: RunConfig, train_if_missing: bool = True, session: str | None = None) -> Job:
+        """The live job for `config`, made on first request. Looks the model up before training it.
+
+        With `train_if_missing`, `session` (None: the anonymous caller) joins the sessions waiting on the
+        training run, and a run that one session withdrew from and no other waits on is kept going for it if it
+        has not stopped yet. A run over the budget is refused: the job fails at once with the reason.
+        """
         key = config.key()
+        waiter = session or ANONYMOUS
         with self._lock:
             existing = self._jobs.get(key)
             if existing is None or existing.state not in LIVE_STATES:
                 existing = None
                 job = self._jobs[key] = Job(config=config, key=key)
+            if train_if_missing:
+                (existing or job).waiters.add(waiter)
+                if existing is not None and existing.state == RUNNING and not self._shut_down:
+                    existing.cancel_requested = False  # withdrawn by its last waiter, wanted again before it stopped
         if existing is not None:
             return self._after_lookup(existing)
         # Only the thread that created the job loads from disk; everyone else holds the same Job and waits.
@@ -130,6 +159,9 @@ class JobManager:
             elif train_if_missing and self._shut_down:
                 job.reason = "the job manager was shut down; reload the page to train"
                 self._finish(job, CANCELLED)
+            elif train_if_missing and (refusal := self.refusal(config)):
+                job.reason, job.refused = refusal, True
+                self._finish(job, FAILED)
             elif train_if_missing:
                 job.state = QUEUED
                 self._queue.append(job)
@@ -160,11 +192,25 @@ class JobManager:
             except ValueError:
                 return 0
 
-    def cancel(self, config: RunConfig) -> bool:
+    def refusal(self, config: RunConfig) -> str | None:
+        """Why training `config` would be refused under this manager's budget, in words; None if it would not."""
+        return over_budget(config, self.budget_s)
+
+    def waiting(self, job: Job) -> frozenset[str]:
+        """The sessions waiting on `job`'s training run (empty once it has ended)."""
+        with self._lock:
+            return frozenset(job.waiters) if job.state in (QUEUED, RUNNING) else frozenset()
+
+    def cancel(self, config: RunConfig, session: str | None = None) -> bool:
+        """Withdraw `session` (None: the anonymous caller) from `config`'s training run; stop the run when no
+        session waits on it any more. True when the session was waiting on a queued or running job."""
         with self._lock:
             job = self._jobs.get(config.key())
-            if job is None or job.state not in (QUEUED, RUNNING):
+            if job is None or job.state not in (QUEUED, RUNNING) or (session or ANONYMOUS) not in job.waiters:
                 return False
+            job.waiters.discard(session or ANONYMOUS)
+            if job.waiters:
+                return True  # others still wait on it: it trains on for them
             if job.state == QUEUED:
                 self._queue.remove(job)
                 job.reason = "cancelled while waiting in the queue"
@@ -210,6 +256,7 @@ class JobManager:
                     "state": job.state,
                     "source": job.source,
                     "position": queue.index(job) + 1 if job in queue else 0,
+                    "waiting": len(job.waiters) if job.state in (QUEUED, RUNNING) else 0,
                     "reason": job.reason,
                 }
                 for job in self._jobs.values()

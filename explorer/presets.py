@@ -187,6 +187,46 @@ def baseline_arch(task: str) -> str | None:
     )
 
 
+def kind_example_config(task: str) -> RunConfig:
+    """The default configuration of `task` as an example of its problem kind (its `kind_variant` applied): what
+    the landing page's "Try" buttons load."""
+    return default_config(task, **TASKS[task].kind_variant)
+
+
 def real_valued_task() -> str:
     """The first real-valued task (the series the autoencoder and the Gradients page work on)."""
     return next(name for name, task in TASKS.items() if task.values == "real")
+
+
+def changed_settings(config: RunConfig) -> dict[str, Any] | None:
+    """The model and training settings of `config` that differ from its architecture's defaults on the same task
+    parameters, by field name (e.g. `{"units": 32}`); None when no default exists to compare with."""
+    task = config.task
+    try:
+        base = default_config(
+            task.name,
+            config.model.arch,
+            input_length=task.input_length,
+            output_length=task.output_length,
+            cardinality=task.cardinality,
+            series_mode=task.series_mode,
+            **{"task.seed": task.seed},
+        )
+    except ValueError:
+        return None
+    return {
+        name: value
+        for section in ("model", "train")
+        for name, value in dataclasses.asdict(getattr(config, section)).items()
+        if value != getattr(getattr(base, section), name)
+    }
+
+
+def run_label(config: RunConfig) -> str:
+    """A run's name in a comparison: its architecture and what differs from its default, e.g. "luong · units=32"."""
+    changed = changed_settings(config)
+    if changed is None:
+        return f"{config.model.arch} · own settings"
+    if not changed:
+        return config.model.arch
+    return f"{config.model.arch} · " + ", ".join(f"{name}={value}" for name, value in changed.items())

@@ -98,6 +98,9 @@ class Task:
     published: ClassVar[dict[str, Published]] = {}
     # Parameter changes on top of `defaults` that the pages show and `pretrain` ships (e.g. each series mode).
     variants: ClassVar[tuple[dict[str, int | str], ...]] = ()
+    # The variant (one of `variants`) that makes the task an example of its `kind` when its defaults do not, e.g.
+    # a series whose default mode reconstructs but whose prediction mode is the prediction problem. {} = defaults.
+    kind_variant: ClassVar[dict[str, int | str]] = {}
 
     def validate(self, config: TaskConfig) -> None:
         """Raise ValueError when the parameters make no sense for this task (the length rule, then task rules)."""
@@ -317,6 +320,8 @@ class Series(Task):
     default_arch = "lstm-autoencoder"
     defaults: ClassVar[dict[str, int | str]] = {"input_length": 9, "output_length": 9, "series_mode": "reconstruct"}
     variants: ClassVar[tuple[dict[str, int | str], ...]] = ({"series_mode": "predict"}, {"series_mode": "composite"})
+    # Predicting the next value is what makes the series a prediction problem; reconstructing it is not.
+    kind_variant: ClassVar[dict[str, int | str]] = {"series_mode": "predict"}
 
     def validate(self, config: TaskConfig) -> None:
         super().validate(config)

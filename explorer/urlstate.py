@@ -7,7 +7,7 @@ parameter is parsed on its own, bad ones are dropped with a message, and the res
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from explorer.architectures import ARCHITECTURES
@@ -15,8 +15,19 @@ from explorer.config import RunConfig
 from explorer.presets import compatible_archs, default_config
 from explorer.tasks import DEFAULT_TASK, TASKS
 
+
+def flag(text: str) -> bool:
+    """A switch as a link writes it: 1 or 0 (true/false, yes/no and on/off are read too)."""
+    lowered = text.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"{text!r} is not 1 or 0")
+
+
 # URL parameter -> (config field, parser). Short names keep shared links readable.
-URL_FIELDS: dict[str, tuple[str, type]] = {
+URL_FIELDS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "in": ("input_length", int),
     "out": ("output_length", int),
     "card": ("cardinality", int),
@@ -28,7 +39,15 @@ URL_FIELDS: dict[str, tuple[str, type]] = {
     "lr": ("learning_rate", float),
     "bs": ("batch_size", int),
     "tf": ("teacher_forcing", str),
+    "rev": ("reverse_source", flag),
+    "l1": ("l1", float),
+    "l2": ("l2", float),
+    "cn": ("clipnorm", float),
+    "cv": ("clipvalue", float),
+    "gcn": ("global_clipnorm", float),
 }
+# The kinds of gradient clipping, as config fields. The picker offers one at a time, so a link takes one too.
+GRADIENT_CLIPS = ("clipnorm", "clipvalue", "global_clipnorm")
 MAX_PARAMETER_LENGTH = 200
 
 
@@ -65,6 +84,12 @@ def config_from_params(params: Mapping[str, str]) -> tuple[RunConfig, list[str]]
             problems.append(f"{short}={_shown(text)} in the link is not a finite number")
             continue
         values[name] = value
+    clips = [short for short, (name, _) in URL_FIELDS.items() if name in GRADIENT_CLIPS and values.get(name)]
+    if len(clips) > 1:
+        asked = " and ".join(clips)
+        problems.append(f"the link sets {asked}; gradients are clipped one way at a time: using {clips[0]}")
+        for short in clips[1:]:
+            values.pop(URL_FIELDS[short][0])
     if arch is not None and arch not in compatible_archs(task):
         problems.append(f"{arch} does not fit the {task} task; using {TASKS[task].default_arch}")
         arch = None
@@ -72,13 +97,27 @@ def config_from_params(params: Mapping[str, str]) -> tuple[RunConfig, list[str]]
     try:
         return default_config(task, arch, **values), problems
     except ValueError as error:
-        problems.append(f"the link's settings were not valid ({error}); showing the defaults")
-        return default_config(task, arch), problems
+        whole_error = error
+    # One bad value (a negative L1, an output longer than a prefix task's input) should not cost the link its
+    # other settings: leave out the one parameter whose absence makes the rest valid, the last in URL order first.
+    for short, (name, _) in reversed(URL_FIELDS.items()):
+        if name not in values:
+            continue
+        rest = {field: value for field, value in values.items() if field != name}
+        try:
+            config = default_config(task, arch, **rest)
+        except ValueError:
+            continue
+        problems.append(f"{short}={_shown(params[short])} in the link was not used: {whole_error}")
+        return config, problems
+    problems.append(f"the link's settings were not valid ({whole_error}); showing the defaults")
+    return default_config(task, arch), problems
 
 
 def params_from_config(config: RunConfig) -> dict[str, str]:
     params = {"task": config.task.name, "arch": config.model.arch}
     for short, (name, _) in URL_FIELDS.items():
         section = next(s for s in (config.task, config.model, config.train) if hasattr(s, name))
-        params[short] = str(getattr(section, name))
+        value = getattr(section, name)
+        params[short] = str(int(value)) if isinstance(value, bool) else str(value)
     return params

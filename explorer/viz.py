@@ -6,6 +6,7 @@ DataFrame (also offered as the figure's CSV) and each `*_chart` turns that frame
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -14,6 +15,14 @@ import numpy as np
 import pandas as pd
 
 ACCURACY_AXIS = alt.Axis(format="%")
+
+
+def _whole_numbers(**options: Any) -> alt.Axis:
+    """An axis of counts (epochs, steps, lengths): whole-number ticks printed without decimals.
+
+    Without the format, an axis whose domain is one value (one epoch) prints its tick as "1.000000".
+    """
+    return alt.Axis(format="d", tickMinStep=1, **options)
 
 
 def _tips(*fields: str | alt.Tooltip) -> list[alt.Tooltip]:
@@ -41,7 +50,7 @@ def history_frame(histories: Mapping[str, Iterable[Mapping[str, Any]]]) -> pd.Da
 def training_curves_chart(frame: pd.DataFrame, title: str = "Training") -> alt.VConcatChart:
     """Loss (log scale) above exact-sequence accuracy, one line per run."""
     base = alt.Chart(frame).encode(
-        x=alt.X("epoch:Q", axis=alt.Axis(tickMinStep=1), title="epoch"),
+        x=alt.X("epoch:Q", axis=_whole_numbers(), title="epoch"),
         color=alt.Color("run:N", title="run"),
         tooltip=_tips("run", "epoch", "metric", alt.Tooltip("value:Q", format=".4f")),
     )
@@ -67,31 +76,6 @@ def training_curves_chart(frame: pd.DataFrame, title: str = "Training") -> alt.V
     return alt.vconcat(loss, accuracy).resolve_scale(color="shared")
 
 
-def comparison_frame(results: Mapping[str, float], published: Mapping[str, float | None]) -> pd.DataFrame:
-    rows = []
-    for run, accuracy in results.items():
-        rows.append({"run": run, "source": "ours", "accuracy": accuracy})
-        if published.get(run) is not None:
-            rows.append({"run": run, "source": "published", "accuracy": published[run]})
-    return pd.DataFrame(rows, columns=["run", "source", "accuracy"])
-
-
-def comparison_chart(frame: pd.DataFrame) -> alt.Chart:
-    """Grouped bars: our exact-sequence accuracy beside the tutorial's published one, per run."""
-    return (
-        alt.Chart(frame)
-        .mark_bar()
-        .encode(
-            y=alt.Y("run:N", title=None),
-            x=alt.X("accuracy:Q", scale=alt.Scale(domain=[0, 1]), axis=ACCURACY_AXIS, title="exact-sequence accuracy"),
-            yOffset=alt.YOffset("source:N"),
-            color=alt.Color("source:N", scale=alt.Scale(domain=["ours", "published"], range=["#1f77b4", "#bbbbbb"])),
-            tooltip=_tips("run", "source", alt.Tooltip("accuracy:Q", format=".1%")),
-        )
-        .properties(height=alt.Step(18))
-    )
-
-
 def length_frame(rows: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
     return pd.DataFrame(list(rows), columns=["run", "input_length", "sequence_accuracy", "trained_length"])
 
@@ -102,7 +86,7 @@ def accuracy_by_length_chart(frame: pd.DataFrame) -> alt.LayerChart:
         alt.Chart(frame)
         .mark_line(point=True)
         .encode(
-            x=alt.X("input_length:Q", title="input length", axis=alt.Axis(tickMinStep=1)),
+            x=alt.X("input_length:Q", title="input length", axis=_whole_numbers()),
             y=alt.Y(
                 "sequence_accuracy:Q",
                 scale=alt.Scale(domain=[0, 1]),
@@ -204,7 +188,7 @@ def unit_lines_chart(frame: pd.DataFrame, units: list[int], highlight_step: int 
         alt.Chart(chosen)
         .mark_line(point=True)
         .encode(
-            x=alt.X("step:Q", axis=alt.Axis(tickMinStep=1), title="time step"),
+            x=alt.X("step:Q", axis=_whole_numbers(), title="time step"),
             y=alt.Y("value:Q"),
             color=alt.Color("unit:N"),
             tooltip=_tips("unit", "step", alt.Tooltip("value:Q", format=".3f")),
@@ -230,14 +214,36 @@ def attention_frame(weights: np.ndarray, source, outputs, ideal: np.ndarray | No
     return frame
 
 
+# Heatmap cells are at least this wide (px) wherever the chart is drawn at its own size (the PNG/SVG downloads);
+# written weights ("0.42") fit in them. Past `_WRITTEN_CELLS_MAX` input steps the weights are left to the colour:
+# on a page about 900 px wide the cells would be narrower than the numbers.
+_CELL_WIDTH = 44
+_WRITTEN_CELLS_MAX = 18
+
+
+def _symbol_axis(frame: pd.DataFrame, step: str, title: str) -> alt.Axis:
+    """An axis over the 1-based positions in `frame[step]` that prints the symbol at each position instead.
+
+    The scale stays on positions, so a symbol that occurs twice keeps two columns; `labelExpr` looks each
+    position's symbol up in an array literal (Vega expressions index arrays as JavaScript does).
+    """
+    symbols = frame.drop_duplicates(step).set_index(step)[f"{step}_label"].sort_index()
+    table = json.dumps([str(symbol) for symbol in symbols])
+    return alt.Axis(title=title, labelAngle=0, labelExpr=f"{table}[datum.value - 1] || ''")
+
+
 def attention_heatmap_chart(frame: pd.DataFrame, highlight_step: int | None = None) -> alt.LayerChart:
-    """Output steps down, input steps across; circles mark the task's ideal alignment, red the cursor's row."""
+    """Output symbols down, input symbols across (in the order they were read and written); each cell is the
+    weight an output step put on an input step, written in the cell while the cells are wide enough. Circles mark
+    the task's ideal alignment, a red rule the cursor's row."""
+    x = alt.X("input_step:O", axis=_symbol_axis(frame, "input_step", "input symbol, in order"))
+    y = alt.Y("output_step:O", axis=_symbol_axis(frame, "output_step", "output symbol, in order"))
     heat = (
         alt.Chart(frame)
         .mark_rect()
         .encode(
-            x=alt.X("input_step:O", title="input step (what the encoder read)"),
-            y=alt.Y("output_step:O", title="output step"),
+            x=x,
+            y=y,
             color=alt.Color("weight:Q", scale=alt.Scale(scheme="greens", domain=[0, 1]), title="attention"),
             tooltip=_tips(
                 "output_step",
@@ -248,38 +254,37 @@ def attention_heatmap_chart(frame: pd.DataFrame, highlight_step: int | None = No
             ),
         )
     )
-    text = (
-        alt.Chart(frame)
-        .mark_text(fontSize=11)
-        .encode(
-            x=alt.X("input_step:O"),
-            y=alt.Y("output_step:O"),
-            text=alt.Text("weight:Q", format=".2f"),
-            color=alt.ColorValue("black", condition={"test": "datum.weight > 0.5", "value": "white"}),
+    layers = [heat]
+    if frame["input_step"].max() <= _WRITTEN_CELLS_MAX:
+        layers.append(
+            alt.Chart(frame)
+            .mark_text(fontSize=12)
+            .encode(
+                x=alt.X("input_step:O"),
+                y=alt.Y("output_step:O"),
+                text=alt.Text("weight:Q", format=".2f"),
+                color=alt.ColorValue("black", condition={"test": "datum.weight > 0.5", "value": "white"}),
+            )
         )
-    )
-    ideal = (
+    layers.append(
         alt.Chart(frame[frame["ideal"]])
         .mark_point(shape="circle", size=500, color="#ff7f0e", strokeWidth=2)
         .encode(x=alt.X("input_step:O"), y=alt.Y("output_step:O"))
     )
-    row = pd.DataFrame({"output_step": [highlight_step if highlight_step else -1]})
-    cursor = (
-        alt.Chart(row)
-        .mark_rule(color="#d62728", strokeWidth=2)
-        .encode(y=alt.Y("output_step:O"), opacity=alt.OpacityValue(1.0 if highlight_step else 0.0))
-    )
-    return (heat + text + ideal + cursor).properties(height=40 * int(frame["output_step"].max()) + 40)
+    if highlight_step:
+        cursor = pd.DataFrame({"output_step": [highlight_step]})
+        layers.append(alt.Chart(cursor).mark_rule(color="#d62728", strokeWidth=2).encode(y=alt.Y("output_step:O")))
+    return alt.layer(*layers).properties(width=alt.Step(_CELL_WIDTH), height=40 * int(frame["output_step"].max()) + 40)
 
 
 def attention_bars_chart(frame: pd.DataFrame, output_step: int) -> alt.Chart:
-    """The weights one output step puts on each input step."""
+    """The weights one output step puts on each input step, the input symbols along the bottom."""
     row = frame[frame["output_step"] == output_step]
     return (
         alt.Chart(row)
         .mark_bar()
         .encode(
-            x=alt.X("input_step:O", title="input step"),
+            x=alt.X("input_step:O", axis=_symbol_axis(row, "input_step", "input symbol, in order")),
             y=alt.Y("weight:Q", scale=alt.Scale(domain=[0, 1]), title=f"attention of output step {output_step}"),
             color=alt.ColorValue("#2ca02c", condition={"test": "datum.ideal", "value": "#ff7f0e"}),
             tooltip=_tips("input_step", "input_step_label", alt.Tooltip("weight:Q", format=".3f")),
@@ -361,14 +366,23 @@ def series_frame(inputs: np.ndarray, outputs: dict[str, np.ndarray]) -> pd.DataF
 
 
 def series_chart(frame: pd.DataFrame, title: str = "") -> alt.Chart:
+    """Series against time step, one coloured and dashed line each, with a legend naming them.
+
+    The y axis spans 0..1 (where the generated series live) and stretches to any value beyond it: a
+    reconstruction that overshoots must be seen overshooting, not cut off at the top of the plot.
+    """
+    low = min(0.0, float(frame["value"].min())) if len(frame) else 0.0
+    high = max(1.0, float(frame["value"].max())) if len(frame) else 1.0
+    # Colour and dash encode the same field, so Vega-Lite draws one legend for both; `legend=None` on either
+    # channel would remove that merged legend altogether.
     return (
         alt.Chart(frame)
         .mark_line(point=True)
         .encode(
-            x=alt.X("step:Q", axis=alt.Axis(tickMinStep=1)),
-            y=alt.Y("value:Q", scale=alt.Scale(domain=[0, 1])),
+            x=alt.X("step:Q", axis=_whole_numbers(), title="time step"),
+            y=alt.Y("value:Q", scale=alt.Scale(domain=[low, high], nice=True), title="value"),
             color=alt.Color("line:N", title=None),
-            strokeDash=alt.StrokeDash("line:N", legend=None),
+            strokeDash=alt.StrokeDash("line:N", title=None),
             tooltip=_tips("line", "step", alt.Tooltip("value:Q", format=".3f")),
         )
         .properties(height=220, title=title)
@@ -409,8 +423,34 @@ def projection_chart(
     return (points + rings).properties(height=380)
 
 
-def gradient_norms_chart(frame: pd.DataFrame) -> alt.Chart:
-    """Per-layer gradient norm over training steps (log scale), one panel per run.
+def gradient_norms_frame(norms_by_run: Mapping[str, Iterable[Mapping[str, Any]]]) -> pd.DataFrame:
+    """Recorded gradient norms -> tidy frame (run, step, layer, norm), one row per layer per measurement.
+
+    `norms_by_run` maps a run's name to its `TrainResult.gradient_norms` (also kept in the model's sidecar):
+    one dict per measurement with "step", "epoch" and one norm per layer. A norm that was NaN, infinite or not
+    recorded becomes a missing value, and those rows are dropped: the run stopped there.
+    """
+    rows = []
+    for run, measurements in norms_by_run.items():
+        for entry in measurements:
+            for layer, value in entry.items():
+                if layer in ("step", "epoch"):
+                    continue
+                finite = value is not None and np.isfinite(value)
+                rows.append(
+                    {"run": run, "step": entry["step"], "layer": layer, "norm": float(value) if finite else None}
+                )
+    return pd.DataFrame(rows, columns=["run", "step", "layer", "norm"]).dropna()
+
+
+# Runs side by side in the gradients chart. Four panels and a legend beside them were wider than the page's
+# column at 1440 px (the fourth panel and the legend were cut off); facet charts keep their own size in Streamlit
+# (autosize "pad"), so the grid wraps after two panels and the legend goes underneath.
+_GRADIENT_PANELS_PER_ROW = 2
+
+
+def gradient_norms_chart(frame: pd.DataFrame) -> alt.FacetChart:
+    """Per-layer gradient norm over training steps (log scale), one panel per run, two panels to a row.
 
     A norm of exactly 0 (a layer that got no gradient at a step) or an infinite one has no place on a log axis:
     Vega-Lite would stretch the domain to -Infinity or Infinity and flatten every other point, so those rows are
@@ -420,11 +460,35 @@ def gradient_norms_chart(frame: pd.DataFrame) -> alt.Chart:
         alt.Chart(frame[_drawable_on_log(frame["norm"])])
         .mark_line(point=True)
         .encode(
-            x=alt.X("step:Q", title="training step"),
+            x=alt.X("step:Q", title="training step", axis=_whole_numbers()),
             y=alt.Y("norm:Q", scale=alt.Scale(type="log"), title="gradient norm"),
-            color=alt.Color("layer:N"),
+            color=alt.Color("layer:N", legend=alt.Legend(orient="bottom", direction="horizontal")),
             tooltip=_tips("run", "layer", "step", alt.Tooltip("norm:Q", format=".3e")),
         )
-        .properties(width=230, height=200)
-        .facet(facet=alt.Facet("run:N", title=None), columns=4)
+        .properties(width=300, height=180)
+        .facet(facet=alt.Facet("run:N", title=None), columns=_GRADIENT_PANELS_PER_ROW)
     )
+
+
+def labelled_bars_frame(rows: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
+    """Rows of `run`, `source`, `accuracy` and `budget` (the training budget in words), plus the bar's label."""
+    frame = pd.DataFrame(list(rows), columns=["run", "source", "accuracy", "budget"])
+    frame["label"] = frame["accuracy"].map(lambda value: f"{value:.1%}")
+    return frame
+
+
+def labelled_bars_chart(frame: pd.DataFrame, colours: Mapping[str, str] | None = None) -> alt.LayerChart:
+    """Grouped horizontal bars of exact-sequence accuracy, each with its value written beside it, and the
+    training budget behind every bar in the tooltip, so no bar is read without how it was obtained."""
+    sources = list(dict.fromkeys(frame["source"]))
+    palette = colours or {}
+    scale = alt.Scale(domain=sources, range=[palette.get(s, "#1f77b4") for s in sources])
+    base = alt.Chart(frame).encode(
+        y=alt.Y("run:N", title=None, sort=None),
+        x=alt.X("accuracy:Q", scale=alt.Scale(domain=[0, 1.12]), axis=ACCURACY_AXIS, title="exact-sequence accuracy"),
+        yOffset=alt.YOffset("source:N", sort=sources),
+        tooltip=_tips("run", "source", alt.Tooltip("accuracy:Q", format=".1%"), "budget"),
+    )
+    bars = base.mark_bar().encode(color=alt.Color("source:N", scale=scale, title=None))
+    labels = base.mark_text(align="left", dx=3, fontSize=11).encode(text=alt.Text("label:N"))
+    return (bars + labels).properties(height=alt.Step(20))

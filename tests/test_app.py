@@ -11,8 +11,8 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from explorer.architectures import ARCHITECTURES
-from explorer.presets import default_config
-from explorer.tasks import TASKS
+from explorer.presets import compatible_archs, default_config
+from explorer.tasks import DEFAULT_TASK, TASKS
 from explorer.ui.pages import PAGES as APP_PAGES
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -97,13 +97,13 @@ def test_train_page_shows_curves_comparison_and_length_charts():
     text = spec_text(app)
     assert "exact-sequence accuracy (free-running)" in text  # the learning curves
     assert "input length" in text and "trained_length" in text  # accuracy against length
-    frames = chart_data(app)
-    bars = next(f for f in frames if "source" in f.columns)
-    assert set(bars["source"]) == {"ours", "published"}
-    published = bars[(bars.run == "teacher-forcing") & (bars.source == "published")]["accuracy"]
-    assert list(published) == [1.0]  # the reversal tutorial's 100%
-    assert {"repeat-vector", "teacher-forcing", "bahdanau", "luong"} <= set(bars["run"])
-    lengths = next(f for f in frames if "input_length" in f.columns)
+    frames = [f for f in chart_data(app) if "source" in f.columns]
+    ours = next(f for f in frames if "ours (default budget)" in set(f["source"]))
+    assert set(compatible_archs(DEFAULT_TASK)) <= set(ours["run"])
+    paired = next(f for f in frames if "tutorial (published)" in set(f["source"]))
+    published = paired[(paired.run == TASKS[DEFAULT_TASK].default_arch) & (paired.source == "tutorial (published)")]
+    assert list(published["accuracy"]) == [1.0]  # the reversal tutorial's 100%, beside ours on the same budget
+    lengths = next(f for f in chart_data(app) if "input_length" in f.columns)
     assert lengths["input_length"].max() > 6 and (lengths["trained_length"] == 6).all()
     metrics = {metric.label: metric.value for metric in app.metric}
     assert float(metrics["Exact-sequence accuracy"].rstrip("%")) >= 98
@@ -204,7 +204,7 @@ def test_the_shared_cursor_highlights_the_same_step_on_every_page():
     assert "dec_0_2 [label" in dots(app)[1] and re.search(r"dec_0_2 \[[^]]*penwidth=3", dots(app)[1])
     app.switch_page("app_pages/attention.py").run()
     assert app.slider(key="cursor").value == 3
-    assert any(m.value.startswith("Output step 3 wrote") for m in app.markdown)
+    assert any(caption.value.startswith("Output step 3 wrote") for caption in app.caption)  # the bars' caption
     app.slider(key="cursor").set_value(2).run()
     assert app.query_params["step"] in ("2", ["2"])
 
@@ -470,7 +470,8 @@ def test_chart_downloads_render_png_and_svg_while_streamlit_sends_charts_from_ot
         sender.join()
     assert png.startswith(b"\x89PNG")
     assert all(svg.lstrip().startswith(b"<svg") for svg in svgs)
-    assert all(b'aria-roledescription="line mark" d="M0,0L150,200L300,100"' in svg for svg in svgs)  # our data
+    # Our data, in the downloads' 480 x 300 plot (explorer.ui.figures.EXPORT_CONFIG).
+    assert all(b'aria-roledescription="line mark" d="M0,0L240,200L480,100"' in svg for svg in svgs)
 
 
 def test_charts_are_schema_checked_under_test_and_sent_unchecked_when_serving(monkeypatch):
@@ -526,3 +527,344 @@ def test_page_computations_are_cached_per_loaded_model_not_just_per_config_key()
     assert calls == [first]  # computed once for that model and argument
     assert cached(first, 4) == 8 and cached(second, 3) == 6
     assert calls == [first, first, second]  # a new argument, and another model under the same key
+
+
+# -- issue 13: the typed sequence and the cursors are one shared view; the Try buttons; the picker's new fields;
+# -- finding an input where the decodes diverge
+
+
+def test_a_typed_sequence_follows_the_learner_to_other_pages():
+    """Streamlit forgets a text box's state on a page without it; the typed sequence must survive that."""
+    app = open_app("app_pages/graph.py")
+    app.text_input(key="sequence_text").set_value("1 2 3 4 5 6").run()
+    app.switch_page("app_pages/home.py").run()  # a page without the box
+    app.switch_page("app_pages/states.py").run()
+    assert not app.exception
+    assert app.text_input(key="sequence_text").value == "1 2 3 4 5 6"
+    assert not app.error
+    assert url_param(app, "seq") == "1 2 3 4 5 6"
+
+
+def test_the_states_page_has_its_own_layer_step_and_leaves_the_output_step_alone():
+    app = open_app("app_pages/states.py", task="reverse", arch="teacher-forcing", step="2", layer_step="5")
+    layer_step = app.slider(key="layer_cursor")
+    assert layer_step.value == 5 and [slider.key for slider in app.slider] == ["layer_cursor"]
+    assert layer_step.label == "Time step t of encoder_0, its own step: t stands for input step t"
+    app.selectbox(key="layer").set_value(1).run()  # the decoder's 3 steps are output steps
+    assert app.slider(key="layer_cursor").label.endswith("t stands for output step t")
+    assert app.slider(key="layer_cursor").value == 3
+    app.slider(key="layer_cursor").set_value(1).run()
+    assert url_param(app, "layer_step") == "1" and url_param(app, "step") == "2"
+    for page_file in ("app_pages/graph.py", "app_pages/decoding.py"):
+        app.switch_page(page_file).run()
+        output_step = app.slider(key="cursor")
+        assert output_step.value == 2, page_file
+        assert output_step.label == "Output step: the decoder's step t, which writes output t", page_file
+
+
+def test_try_under_prediction_loads_the_prediction_variant_of_the_task():
+    predicting = [name for name, task in TASKS.items() if task.kind == "prediction"]
+    assert predicting == ["series"]
+    app = open_app()
+    app.button(key="try_series").click().run()
+    config = app.session_state["config"]
+    assert config.task.name == "series" and config.task.series_mode == "predict"
+    assert config.key() == default_config("series", series_mode="predict").key()
+    assert url_param(app, "mode") == "predict"
+    assert any(metric.label == "Where from" and metric.value == "pretrained" for metric in app.metric)
+
+
+def test_the_reversed_source_penalties_and_clipping_are_picked_in_the_sidebar_and_reach_the_url():
+    app = open_app()
+    before = app.session_state["config"]
+    app.sidebar.toggle(key="pick_reverse").set_value(True).run()
+    config = app.session_state["config"]
+    assert config.model.reverse_source and config.key() != before.key()
+    assert url_param(app, "rev") == "1"
+    app.sidebar.select_slider(key="pick_l2").set_value(1e-4).run()
+    app.sidebar.selectbox(key="pick_clip").set_value("global_clipnorm").run()
+    app.sidebar.number_input(key="pick_clip_value").set_value(2.5).run()
+    train = app.session_state["config"].train
+    assert (train.l2, train.global_clipnorm, train.clipnorm, train.clipvalue) == (1e-4, 2.5, 0.0, 0.0)
+    assert (url_param(app, "l2"), url_param(app, "gcn"), url_param(app, "cn")) == ("0.0001", "2.5", "0.0")
+    app.sidebar.selectbox(key="pick_clip").set_value("clipnorm").run()
+    train = app.session_state["config"].train
+    assert (train.clipnorm, train.global_clipnorm) == (2.5, 0.0)  # one kind of clipping at a time
+
+
+def test_a_link_with_reverse_penalty_and_clip_fills_the_picker():
+    app = open_app(task="reverse", arch="teacher-forcing", cv="0.25", rev="1", l1="1e-05")
+    assert app.sidebar.selectbox(key="pick_clip").value == "clipvalue"
+    assert app.sidebar.number_input(key="pick_clip_value").value == 0.25
+    assert app.sidebar.toggle(key="pick_reverse").value is True
+    assert app.sidebar.select_slider(key="pick_l1").value == 1e-5
+    assert not app.sidebar.warning
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"rev": "maybe"}, "rev='maybe' in the link is not a valid reverse_source"),
+        ({"l1": "-1"}, "l1='-1' in the link was not used"),
+        ({"cn": "1", "gcn": "2"}, "gradients are clipped one way at a time: using cn"),
+    ],
+)
+def test_a_bad_reverse_penalty_or_clip_link_says_so_in_the_sidebar(params, message):
+    app = open_app(task="reverse", arch="teacher-forcing", units="32", **params)
+    assert any(message in warning.value for warning in app.sidebar.warning), [w.value for w in app.sidebar.warning]
+    assert app.session_state["config"].model.units == 32  # the rest of the link is kept
+
+
+def test_random_input_puts_a_fresh_valid_sequence_in_the_box_and_the_url():
+    app = open_app("app_pages/states.py")
+    before = app.text_input(key="sequence_text").value
+    app.button(key="sequence_random").click().run()
+    after = app.text_input(key="sequence_text").value
+    assert after != before and not app.error
+    assert len(after.split(", ")) == 6 and all(1 <= int(v) <= 50 for v in after.split(", "))
+    assert url_param(app, "seq") == after
+
+
+def test_decoding_finds_an_input_where_the_decodes_diverge():
+    app = open_app("app_pages/decoding.py", task="echo", arch="teacher-forcing")  # a 91% model
+    assert not any("longer input" in message.value for message in app.success)  # the box takes one length
+    before = app.text_input(key="sequence_text").value
+    app.button(key="find_divergence").click().run()
+    assert not app.exception
+    found = app.text_input(key="sequence_text").value
+    assert found != before and url_param(app, "seq") == found
+    assert any("The two decodes first differ at step" in warning.value for warning in app.warning)
+    assert any(re.match(r"^\d+ of 1,000 fresh inputs make the two decodes diverge", i.value) for i in app.info)
+
+
+def test_decoding_says_so_when_no_input_among_those_tried_diverges(monkeypatch):
+    import explorer.analysis
+
+    def nothing_diverges(bundle, tries, seed):
+        return explorer.analysis.DivergenceSearch(tried=tries, diverging=0)
+
+    monkeypatch.setattr(explorer.analysis, "find_divergence", nothing_diverges)
+    app = open_app("app_pages/decoding.py", task="reverse", arch="teacher-forcing")
+    before = app.text_input(key="sequence_text").value
+    app.button(key="find_divergence").click().run()
+    assert app.text_input(key="sequence_text").value == before
+    assert any(i.value.startswith("None of 1,000 fresh inputs makes the two decodes diverge") for i in app.info)
+
+
+# -- training seen from every page, one session's cancel, the budget, the learner's runs compared ------------------
+
+
+@pytest.fixture
+def cache_kept_clean():
+    """The app's model cache as it was before the test: models the test trains or saves are removed afterwards, so
+    they never join another test's comparison. Yields the cache folder."""
+    from explorer.ui.runtime import get_manager
+
+    folder = get_manager().store.cache_dir
+    before = set(folder.glob("*")) if folder.is_dir() else set()
+    yield folder
+    for path in set(folder.glob("*")) - before:
+        path.unlink(missing_ok=True)
+
+
+@pytest.fixture
+def held_training(monkeypatch, cache_kept_clean):
+    """The app's job manager with every training run held before its first step until the test sets the returned
+    event, and trained small (1 epoch of 256 examples) when let go. The manager is replaced afterwards, so no
+    later test is served these small models."""
+    import threading
+
+    from explorer.training import train
+    from explorer.ui.runtime import get_manager
+
+    gate = threading.Event()
+
+    def held(config, progress=None, should_stop=None):
+        while not gate.wait(0.01):
+            if should_stop():
+                break
+        small = config.replace(train={"epochs": 1, "samples_per_epoch": 256, "eval_examples": 64})
+        return train(small, progress=progress, should_stop=should_stop)
+
+    monkeypatch.setattr(get_manager(), "trainer", held)
+    yield gate
+    gate.set()
+    get_manager().shutdown(wait_s=120)  # its runs end (and save) before the cache is cleaned
+    get_manager.clear()
+
+
+def _wait_running(job) -> None:
+    deadline = time.monotonic() + 60
+    while job.state != "running" and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert job.state == "running"
+
+
+def test_pages_that_need_a_model_show_its_training_progress_and_fill_in_when_it_is_done(held_training):
+    """A run started on Train & Compare is visible on States and on Welcome's "Loaded model", never "no model"."""
+    from explorer.ui.runtime import get_manager
+
+    app = open_app("app_pages/train.py", task="reverse", arch="teacher-forcing", units="4", ep="2", bs="32")
+    app.button(key="train").click().run()
+    job = get_manager().get(app.session_state["config"])
+    _wait_running(job)
+
+    app.switch_page("app_pages/states.py").run()
+    assert not app.exception
+    notices = " ".join(info.value for info in app.info)
+    assert "being trained" in notices and "no trained model" not in notices
+    assert [bar.text for bar in app.progress] == ["starting…"]
+    assert charts(app) == []  # the page waits for the model
+    app.switch_page("app_pages/home.py").run()
+    notices = " ".join(info.value for info in app.info)
+    assert "training on the server" in notices and "No trained model" not in notices
+    assert len(app.progress) == 1
+
+    held_training.set()
+    assert job.wait(120) and job.state == "done"
+    app.switch_page("app_pages/states.py").run()
+    assert not app.exception and not app.info and not app.progress
+    assert len(charts(app)) >= 3  # hidden states, cell states, gates
+
+
+def test_decoding_shows_the_schedules_training_and_fills_in_when_they_finish(held_training):
+    from explorer.presets import scheduled_config
+    from explorer.ui.runtime import get_manager
+
+    app = open_app("app_pages/decoding.py", task="echo", arch="teacher-forcing")  # its schedule is not shipped
+    assert any(caption.value.startswith("Not trained yet: scheduled sampling") for caption in app.caption)
+    app.button(key="train_schedules").click().run()
+    job = get_manager().get(scheduled_config(default_config("echo", "teacher-forcing")))
+    _wait_running(job)
+    app.run()
+    assert not any(caption.value.startswith("Not trained yet") for caption in app.caption)
+    assert [bar.text for bar in app.progress] == ["scheduled sampling (inverse sigmoid): starting…"]
+
+    held_training.set()
+    assert job.wait(120) and job.state == "done"
+    app.run()
+    assert not app.progress
+    curves = next(f for f in chart_data(app) if "run" in f.columns and "metric" in f.columns)
+    assert set(curves["run"]) == {"pure teacher forcing", "scheduled sampling (inverse sigmoid)"}
+
+
+def test_one_session_cancelling_on_the_train_page_leaves_the_run_to_the_other(held_training):
+    from explorer.ui.runtime import get_manager
+
+    params = {"task": "reverse", "arch": "teacher-forcing", "units": "16", "ep": "2", "bs": "32"}
+    alice, bob = open_app("app_pages/train.py", **params), open_app("app_pages/train.py", **params)
+    alice.button(key="train").click().run()
+    manager = get_manager()
+    job = manager.get(alice.session_state["config"])
+    _wait_running(job)
+    bob.run()  # bob opened the page before alice pressed train: he sees her run, and may join it
+    assert [button.label for button in bob.button if button.key == "join"] == ["Keep it training for me too"]
+    bob.button(key="join").click().run()
+    sessions = {alice.session_state["session_id"], bob.session_state["session_id"]}
+    assert manager.waiting(job) == sessions and len(sessions) == 2
+
+    alice.run()
+    alice.button(key="cancel").click().run()
+    assert job.state == "running" and not job.cancel_requested
+    assert manager.waiting(job) == {bob.session_state["session_id"]}
+    bob.run()
+    bob.button(key="cancel").click().run()
+    assert job.cancel_requested  # nobody waits on it any more
+    held_training.set()
+    assert job.wait(120) and job.state == "cancelled"
+
+
+def test_a_link_to_a_run_over_the_training_budget_is_refused_on_the_page_before_anything_queues():
+    """The issue's link: length 60, 256 units, 200 epochs. The page names the limit and the estimate."""
+    from explorer.budget import BUDGET_ENV, DEFAULT_BUDGET_S, estimate_seconds
+    from explorer.ui.runtime import get_manager
+
+    app = open_app("app_pages/train.py", task="reverse", arch="teacher-forcing", units="256", ep="200", **{"in": "60"})
+    config = app.session_state["config"]
+    assert (config.task.input_length, config.model.units, config.train.epochs) == (60, 256, 200)
+    [refusal] = [error.value for error in app.error]
+    assert f"about {estimate_seconds(config):,.0f} s" in refusal
+    assert f"budget of {DEFAULT_BUDGET_S:,.0f} s" in refusal and BUDGET_ENV in refusal
+    assert app.button(key="train").disabled
+    job = get_manager().get(config)
+    assert job.state == "cancelled" and get_manager().position(job) == 0  # looked up, never queued
+
+
+def test_the_comparison_includes_the_learners_own_trained_configurations(cache_kept_clean):
+    """A trained non-default configuration in the cache joins the comparison, named by what differs from its
+    default; one trained on another task does not."""
+    from conftest import tiny_config
+
+    from explorer.presets import run_label
+    from explorer.storage import save_bundle
+    from explorer.training import train
+
+    mine = tiny_config("reverse", "luong", epochs=1)
+    elsewhere = tiny_config("copy-first-k", "luong", epochs=1, units=16)
+    accuracy = {}
+    for config in (mine, elsewhere):
+        result = train(config)
+        metadata = {"metrics": result.metrics, "history": result.history}
+        save_bundle(result.bundle, cache_kept_clean, metadata)
+        accuracy[config.key()] = result.metrics["sequence_accuracy"]
+
+    app = open_app("app_pages/train.py", task="reverse", arch="teacher-forcing")
+    bars = next(f for f in chart_data(app) if "source" in f.columns)
+    label = run_label(mine)
+    assert label.startswith("luong · units=8, ")
+    row = bars[bars["run"] == label]
+    assert list(row["source"]) == ["ours (your settings)"]
+    assert list(row["accuracy"]) == [pytest.approx(accuracy[mine.key()])]
+    assert run_label(elsewhere).startswith("luong · units=16, ") and run_label(elsewhere) not in set(bars["run"])
+    curves = next(f for f in chart_data(app) if "metric" in f.columns and label in set(f["run"]))
+    assert set(curves[curves["run"] == label]["epoch"]) == {1}
+
+
+def test_train_page_sets_published_figures_beside_ours_on_the_same_budget_only():
+    """Issue 13, item 9: no published bar beside a default-budget bar; the like-for-like pair carries its budget."""
+    from explorer.reproductions import like_for_like
+
+    task = next(name for name, entry in TASKS.items() if any(p.settings for p in entry.published.values()))
+    app = open_app("app_pages/train.py", task=task)
+    frames = [frame for frame in chart_data(app) if {"source", "budget", "label"} <= set(frame.columns)]
+    default_bars = [frame for frame in frames if "ours (default budget)" in set(frame.source)]
+    paired = [frame for frame in frames if "tutorial (published)" in set(frame.source)]
+    assert len(default_bars) == 1 and len(paired) == 1
+    assert default_bars[0].budget.str.contains("examples, batch").all()
+    expected = like_for_like(task)
+    pairs = paired[0]
+    for item in expected:
+        rows = pairs[pairs.run == item.arch].set_index("source")
+        assert rows.loc["tutorial (published)", "accuracy"] == pytest.approx(item.published)
+        assert rows.loc["ours, same budget", "accuracy"] == pytest.approx(item.mean)
+        assert f"{item.settings['samples_per_epoch']:,} examples" in rows.loc["ours, same budget", "budget"]
+    assert rows.loc["ours, same budget", "label"] == f"{item.mean:.1%}"  # the value is written on the bar
+    captions = " ".join(caption.value for caption in app.caption)
+    assert "reproduce --save" in captions
+
+
+def test_presenter_figure_bar_changes_the_model_and_leaves_even_on_a_page_with_nothing_to_show():
+    """The sidebar is hidden while presenting, so the figure bar carries the model menu and the Leave button; a
+    page that stops early (Attention, for a model without attention) still gets them."""
+    app = open_app("app_pages/attention.py", task="reverse", arch="teacher-forcing", present="1")
+    assert app.selectbox(key="present_arch").value == "teacher-forcing"
+    assert app.button(key="presenter_leave").label == "Leave"
+    app.selectbox(key="present_arch").set_value("bahdanau").run()
+    assert not app.exception
+    assert (_param(app, "task"), _param(app, "arch"), _param(app, "present")) == ("reverse", "bahdanau", "1")
+    assert _figure_counter(app) == (1, 3)  # heatmap, one step's bars, accuracy by length
+    assert len(app.get("vega_lite_chart")) == 1
+    app.button(key="presenter_leave").click().run()
+    assert not app.exception
+    assert _param(app, "present") == "0"
+    assert "fig" not in app.query_params
+    assert app.sidebar.toggle(key="presenter").value is False
+    assert len(app.get("vega_lite_chart")) == 3
+
+
+def test_presenter_mode_draws_the_shown_chart_taller_for_the_projector():
+    """The one figure shown gets the room: the heatmap's 240 px grow to 384 px, within the projector's height."""
+    normal = open_app("app_pages/attention.py", task="copy-first-k", arch="bahdanau")
+    presented = open_app("app_pages/attention.py", task="copy-first-k", arch="bahdanau", present="1", fig="1")
+    assert charts(normal)[0]["height"] == 240
+    assert charts(presented)[0]["height"] == 384

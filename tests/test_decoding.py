@@ -63,3 +63,16 @@ def test_probe_without_decoder_inputs_shows_free_running(trained_reversal):
     trace = greedy_decode(bundle, inputs)
     np.testing.assert_array_equal(traced.decoder_inputs, trace.fed_tokens)
     np.testing.assert_allclose(traced.by_role("decoder")[-1].hidden, trace.hidden, atol=2e-5)
+
+
+def test_attention_of_a_reversed_source_model_is_given_in_source_order():
+    """A model that reads its source backwards is, weight for weight, the plain model fed the reversed input: its
+    attention over the source must be that model's attention, turned back into source order."""
+    reversed_bundle = architectures.build(tiny_config("copy-first-k", "bahdanau", reverse_source=True))
+    plain = architectures.build(tiny_config("copy-first-k", "bahdanau"))
+    plain.training_model.set_weights(reversed_bundle.training_model.get_weights())
+    inputs = make_batch(plain.config.task, 4, seed=12).encoder_inputs
+    read_reversed = greedy_decode(reversed_bundle, inputs)
+    fed_reversed = greedy_decode(plain, inputs[:, ::-1])
+    np.testing.assert_array_equal(read_reversed.tokens, fed_reversed.tokens)
+    np.testing.assert_allclose(read_reversed.attention, fed_reversed.attention[..., ::-1], atol=1e-6)

@@ -347,3 +347,97 @@ def test_users_arriving_while_a_model_loads_get_it_loaded_not_missing(tmp_path):
         thread.join(60)
     assert seen == [DONE] * 30
     assert reads == [config.key()]
+
+
+# -- one user cannot undo another's request, nor stall the class -------------------------------------------------
+
+
+def _running(job, timeout_s: float = 30.0) -> None:
+    """Wait until the worker has picked `job` up (a gated trainer then holds it there)."""
+    deadline = time.monotonic() + timeout_s
+    while job.state != "running" and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert job.state == "running"
+
+
+def test_one_of_two_sessions_cancels_and_the_job_trains_on_for_the_other(store):
+    gate = threading.Event()
+    trainer = CountingTrainer(gate)
+    manager = JobManager(store, trainer=trainer)
+    config = tiny_config("reverse", "teacher-forcing", epochs=1)
+    job = manager.request(config, session="alice")
+    assert manager.request(config, session="bob") is job
+    _running(job)
+    assert manager.waiting(job) == {"alice", "bob"}
+
+    assert manager.cancel(config, session="alice")
+    assert manager.waiting(job) == {"bob"} and job.state == "running" and not job.cancel_requested
+    assert not manager.cancel(config, session="mallory")  # never asked: cannot withdraw anyone
+    assert not manager.cancel(config, session="alice")  # already withdrawn
+    gate.set()
+    assert job.wait(120) and job.state == DONE and job.bundle is not None
+    assert trainer.calls == [config.key()]
+
+
+def test_when_every_waiting_session_cancels_the_job_stops(store):
+    gate = threading.Event()
+    trainer = CountingTrainer(gate)
+    manager = JobManager(store, max_running=1, trainer=trainer)
+    running_config = tiny_config("reverse", "teacher-forcing", epochs=3)
+    queued_config = tiny_config("reverse", "teacher-forcing", epochs=3, units=5)
+    running = manager.request(running_config, session="alice")
+    manager.request(running_config, session="bob")
+    queued = manager.request(queued_config, session="alice")
+    manager.request(queued_config, session="bob")
+    _running(running)
+
+    assert manager.cancel(queued_config, session="bob") and queued.state == "queued" and manager.position(queued) == 1
+    assert manager.cancel(queued_config, session="alice")
+    assert queued.state == CANCELLED and manager.position(queued) == 0  # out of the queue at once
+    assert manager.cancel(running_config, session="alice") and not running.cancel_requested
+    assert manager.cancel(running_config, session="bob") and running.cancel_requested
+    gate.set()
+    assert running.wait(60) and running.state == CANCELLED and "cancel" in running.reason
+    assert trainer.calls == [running_config.key()]  # the queued job never trained
+
+
+def test_a_request_without_a_session_is_its_own_waiter(store):
+    """The command line and scripts pass no session: their cancel stops their job, and a session's request
+    beside theirs keeps it going."""
+    gate = threading.Event()
+    manager = JobManager(store, trainer=CountingTrainer(gate))
+    config = tiny_config("reverse", "teacher-forcing", epochs=3)
+    job = manager.request(config)
+    manager.request(config, session="alice")
+    _running(job)
+    assert manager.cancel(config) and job.state == "running" and manager.waiting(job) == {"alice"}
+    assert manager.cancel(config, session="alice") and job.cancel_requested
+    gate.set()
+    assert job.wait(60) and job.state == CANCELLED
+
+
+def test_a_run_over_the_training_budget_is_refused_before_it_queues_with_the_limit_and_the_estimate(store):
+    from explorer.budget import BUDGET_ENV, estimate_seconds
+    from explorer.presets import default_config
+
+    trainer = CountingTrainer()
+    manager = JobManager(store, trainer=trainer, budget_s=600)
+    huge = default_config("reverse", "teacher-forcing", input_length=60, units=256, epochs=200)  # the issue's link
+    job = manager.request(huge, session="alice")
+
+    assert job.wait(0) and job.state == FAILED and job.refused
+    assert f"{estimate_seconds(huge):,.0f} s" in job.reason and "600 s" in job.reason and BUDGET_ENV in job.reason
+    assert manager.refusal(huge) == job.reason
+    assert manager.position(job) == 0 and [row["state"] for row in manager.snapshot()] == [FAILED]
+    assert trainer.calls == []
+    small = tiny_config("reverse", "teacher-forcing", epochs=1)
+    assert manager.refusal(small) is None
+    assert manager.request(small).wait(120) and trainer.calls == [small.key()]
+
+
+def test_the_budget_refuses_training_never_a_stored_model(store):
+    config = _saved(store)
+    manager = JobManager(store, trainer=CountingTrainer(), budget_s=0.001)
+    assert manager.refusal(config) is not None
+    job = manager.request(config, session="alice")
+    assert job.state == DONE and job.source == "cache"

@@ -87,3 +87,13 @@ def test_every_default_pair_survives_a_link(task, arch):
     config = default_config(task, arch)
     again, problems = config_from_params(params_from_config(config))
     assert problems == [] and again.key() == config.key()
+
+
+@pytest.mark.parametrize("name", list(TASKS))
+def test_a_tasks_kind_example_is_one_of_its_variants_and_is_shipped(name):
+    from explorer.presets import kind_example_config
+
+    task = TASKS[name]
+    assert task.kind_variant == {} or task.kind_variant in task.variants
+    shipped = {config.key() for config in pretrain_configs()}
+    assert kind_example_config(name).key() in shipped  # the landing page's "Try" button loads instantly

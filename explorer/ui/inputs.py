@@ -4,9 +4,10 @@
   (`bind="query-params"`, the widget's key is the parameter's name). Streamlit drops a bad value from a link
   without a word, so the first read of each parameter in a session is checked here, and a link that asked for
   something the page cannot show says so beside the control until the user picks a value.
-- `sequence_input()` and `step_cursor()`: the typed sequence (`seq`) and the output step (`step`) are shared by
-  every page, so they are kept in session state and written to the URL here: Streamlit scopes a bound
-  parameter to the page whose widget owns it and removes it from the URL on a page switch.
+- `sequence_input()` and `step_cursor()`: the typed sequence (`seq`) and the cursors (`OUTPUT_STEP` as `step`,
+  `LAYER_STEP` as `layer_step`) are shared by every page, so they are kept in session state and written to the
+  URL here: Streamlit scopes a bound parameter to the page whose widget owns it and removes it from the URL on a
+  page switch. `set_sequence()` changes the typed sequence from a button's callback.
 - `pick_point_on_select(...)`: an `on_select` callback that turns a click on a chart into a control's value.
 """
 
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -161,36 +163,73 @@ def pick_point_on_select(chart_key: str, selection: str, field: str, target_key:
     return on_select
 
 
-def _sample_text(config: RunConfig) -> str:
+def format_sequence(config: RunConfig, sequence: np.ndarray) -> str:
+    """A sequence as the student would type it: whole numbers for tokens, two decimals for a series."""
+    values = np.asarray(sequence)
+    if values.ndim == 2:  # series: (time, 1)
+        values = values[:, 0]
+    if TASKS[config.task.name].values == "tokens":
+        return ", ".join(str(int(v)) for v in values)
+    return ", ".join(f"{v:.2f}" for v in values)
+
+
+def _sample_text(config: RunConfig, seed: int | None = 2024) -> str:
+    """A valid input for `config`'s task: the same one every time, or a fresh one when `seed` is None."""
     from explorer.tasks import make_batch
 
-    sample = make_batch(config.task, 1, seed=2024).encoder_inputs[0]
-    if sample.ndim == 2:  # series: (time, 1)
-        return ", ".join(f"{v:.2f}" for v in sample[:, 0])
-    return ", ".join(str(int(v)) for v in sample)
+    seed = int(np.random.default_rng().integers(2**31)) if seed is None else seed
+    return format_sequence(config, make_batch(config.task, 1, seed=seed).encoder_inputs[0])
+
+
+# The typed sequence, kept outside the text box's own state: Streamlit drops a widget's state in any run that does
+# not draw it (a visit to a page without the box) and on a page switch, so the box is refilled from here each run.
+_TYPED = "sequence_typed"
+_TYPED_FOR = "sequence_for"
+
+
+def set_sequence(text: str) -> None:
+    """Make `text` the typed sequence on every page; call from a callback (before the box is drawn)."""
+    st.session_state[_TYPED] = text
+    st.session_state["sequence_text"] = text
+
+
+def _keep_typed() -> None:
+    st.session_state[_TYPED] = st.session_state["sequence_text"]
 
 
 def sequence_input(config: RunConfig | None = None) -> np.ndarray:
     """The sequence the student typed, validated against the task; shared by every page and kept in the URL.
 
-    Returns the parsed 1-D array. On bad input it shows what is wrong and falls back to the last valid sequence
-    (or a sample), so nothing the student typed is lost and no figure breaks.
+    Beside the box, "Random input" puts a fresh valid input in it. Returns the parsed 1-D array. On bad input it
+    shows what is wrong and falls back to the last valid sequence (or a sample), so nothing the student typed is
+    lost and no figure breaks.
     """
     from explorer.tasks import parse_sequence
 
     config = config or current_config()
     state = st.session_state
     signature = json.dumps([config.task.name, config.task.input_length, config.task.cardinality])
-    if state.get("sequence_for") != signature:
-        url_text = st.query_params.get("seq") if "sequence_for" not in state else None
-        state["sequence_text"] = url_text or _sample_text(config)
-        state["sequence_for"] = signature
+    if state.get(_TYPED_FOR) != signature:
+        # A new session reads the link's sequence; a new task or length starts from a sample.
+        url_text = st.query_params.get("seq") if _TYPED_FOR not in state else None
+        state[_TYPED] = url_text or _sample_text(config)
+        state[_TYPED_FOR] = signature
         state.pop("sequence_valid", None)
-    text = st.text_input(
+    state["sequence_text"] = state[_TYPED]
+    box, button = st.columns([5, 1], vertical_alignment="bottom")
+    text = box.text_input(
         "Input sequence",
         key="sequence_text",
+        on_change=_keep_typed,
         help=f"{config.task.input_length} values separated by commas or spaces"
         + (f", each from 1 to {config.task.cardinality}" if TASKS[config.task.name].values == "tokens" else ""),
+    )
+    button.button(
+        "Random input",
+        key="sequence_random",
+        on_click=lambda: set_sequence(_sample_text(config, seed=None)),
+        help="Put a fresh random input of the right length in the box.",
+        width="stretch",
     )
     try:
         sequence = parse_sequence(text, config.task)
@@ -205,16 +244,47 @@ def sequence_input(config: RunConfig | None = None) -> np.ndarray:
     return sequence
 
 
-def step_cursor(length: int, label: str = "Output step") -> int:
-    """The shared time-step cursor (1-based), kept across pages and in the URL as `step`."""
+@dataclass(frozen=True)
+class Cursor:
+    """A time-step slider shared by the pages that draw it, kept in session state and in the URL as `param`.
+
+    Each URL parameter has one meaning on every page: `OUTPUT_STEP` is the decoder's output step wherever it is
+    shown; `LAYER_STEP` is a recurrent layer's own time step (the States page), which for an encoder layer is an
+    input step and so gets a parameter of its own.
+    """
+
+    param: str
+    key: str
+    label: str
+    help: str
+
+
+OUTPUT_STEP = Cursor(
+    "step",
+    "cursor",
+    "Output step: the decoder's step t, which writes output t",
+    "The same output step is marked on the Unrolled graph, Attention and Decoding pages. (The States page has "
+    "its own cursor, the chosen layer's time step.)",
+)
+LAYER_STEP = Cursor(
+    "layer_step",
+    "layer_cursor",
+    "Time step of this layer",
+    "The chosen layer's own time step, not the output step: an encoder layer's step t reads input step t.",
+)
+
+
+def step_cursor(length: int, cursor: Cursor = OUTPUT_STEP, label: str | None = None) -> int:
+    """The 1-based position of `cursor` (a slider over 1..`length`), kept across pages and in the URL."""
     state = st.session_state
-    if "cursor" not in state:
-        state["cursor"] = int_param("step", 1, 1, max(1, length))
-    state["cursor"] = min(max(1, int(state["cursor"])), max(1, length))
+    label = label or cursor.label
+    if cursor.key not in state:
+        state[cursor.key] = int_param(cursor.param, 1, 1, max(1, length))
+    state[cursor.key] = min(max(1, int(state[cursor.key])), max(1, length))
     if length <= 1:
         st.caption(f"{label}: 1 (the only one)")
         return 1
-    step = st.slider(f"{label} (highlighted on the graph, the states and the attention)", 1, length, key="cursor")
-    if st.query_params.get("step") != str(step):
-        st.query_params["step"] = str(step)
+    step = st.slider(label, 1, length, key=cursor.key, help=cursor.help)
+    if st.query_params.get(cursor.param) != str(step):
+        st.query_params[cursor.param] = str(step)
     return step

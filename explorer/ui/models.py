@@ -1,35 +1,83 @@
 """Getting a page its model: the job for a configuration, where the model came from, and per-model caching.
 
 - `model_job(config)` / `lookup_job(config)`: the shared job manager's job (found models come back done);
-- `require_model(config)`: the finished bundle, or an explanation and a link to the training page, then stop;
+- `start_training(configs)` / `cancel_training(config)`: ask for training, or withdraw this browser session's
+  request (`session_id()`); a run others still wait on trains on for them;
+- `watch_jobs(jobs)`: live progress bars, redrawn every second, that rerun the page when a job ends;
+- `require_model(config)`: the finished bundle; while it trains, its live progress; otherwise an explanation
+  and a link to the training page; then stop;
+- `own_runs(config)`: the learner's trained configurations on the picked task, for the comparison;
 - `per_model(...)`: `st.cache_data` for a page computation on loaded models, shared by every session.
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 import streamlit as st
 
+from explorer.cache import ModelStore
 from explorer.config import RunConfig
-from explorer.jobs import CANCELLED, DONE, FAILED, Job
+from explorer.jobs import DONE, FAILED, LOADING, QUEUED, RUNNING, Job
 from explorer.networks import ModelBundle
+from explorer.presets import changed_settings, run_label
 from explorer.ui.pages import page_link
 from explorer.ui.picker import current_config
 from explorer.ui.runtime import get_manager
 
 # The registry name of the page where a missing model is trained.
 TRAINING_PAGE = "train"
+# Jobs that have not ended: a page shows their progress and fills in when they do.
+UNFINISHED = (LOADING, QUEUED, RUNNING)
+# How often a progress bar is redrawn, in seconds (one short fragment run per watching session).
+PROGRESS_EVERY_S = 1.0
+# Session-state keys: this browser session's id, and the configurations it asked to train (key -> config).
+SESSION_ID_KEY = "session_id"
+TRAINED_HERE_KEY = "trained_here"
+# The comparison shows at most this many of the learner's own runs beside the defaults, newest first.
+MAX_OWN_RUNS = 8
+
+
+def session_id() -> str:
+    """This browser session's id (a uuid kept in its session state): whose request a cancel withdraws."""
+    return st.session_state.setdefault(SESSION_ID_KEY, uuid.uuid4().hex)
 
 
 def model_job(config: RunConfig | None = None, train: bool = False) -> Job:
-    """The job for a config: found (pretrained/cache) jobs come back done; `train=True` queues training."""
+    """The job for a config: found (pretrained/cache) jobs come back done; `train=True` queues training, with
+    this session among those waiting on it (see `start_training`)."""
     config = config or current_config()
+    if train:
+        return start_training([config])[0]
     manager = get_manager()
-    job = manager.get(config)
-    if job is not None and (job.state != CANCELLED or not train) and not (job.state == FAILED and train):
-        return job
-    return manager.request(config, train_if_missing=train)
+    return manager.get(config) or manager.request(config, train_if_missing=False)
+
+
+def start_training(configs: Iterable[RunConfig]) -> list[Job]:
+    """Ask for each configuration's model for this session: found models come back done, others queue (or are
+    refused over the training budget, with the reason on the job). A run already under way gains this session
+    as one more waiter. The configurations are remembered as this session's own runs (`own_runs`)."""
+    manager = get_manager()
+    trained_here = st.session_state.setdefault(TRAINED_HERE_KEY, {})
+    jobs = []
+    for config in configs:
+        trained_here[config.key()] = config
+        jobs.append(manager.request(config, train_if_missing=True, session=session_id()))
+    return jobs
+
+
+def cancel_training(config: RunConfig) -> bool:
+    """Withdraw this session's request for `config`; the run stops only if no other session waits on it."""
+    return get_manager().cancel(config, session=session_id())
+
+
+def waiting_here(job: Job) -> bool:
+    """Whether this session is among those waiting on `job`'s training run."""
+    return session_id() in get_manager().waiting(job)
 
 
 def lookup_job(config: RunConfig) -> Job:
@@ -49,18 +97,115 @@ def describe_source(job: Job) -> str:
     return f"{where.get(job.source, job.source)} · trained on {device} with {backend}"
 
 
+def progress_text(job: Job) -> tuple[float, str]:
+    """A job's progress as a fraction and a line of text: its place in the queue, or its epoch, loss and ETA."""
+    if job.state == LOADING:
+        return 0.0, "looking for a stored model…"
+    if job.state == QUEUED:
+        position = get_manager().position(job)
+        return 0.0, f"queued, position {position}: another model is training; this one starts when it is its turn"
+    progress = job.progress
+    if job.state != RUNNING or progress is None:
+        return (1.0 if job.state == DONE else 0.0), ("starting…" if job.state == RUNNING else job.state)
+    epoch = progress.epoch + (0 if progress.sequence_accuracy is not None else 1)
+    text = f"epoch {epoch}/{progress.epochs} · loss {progress.loss:.4f}"
+    if progress.eta_seconds is not None:
+        text += f" · about {progress.eta_seconds:.0f} s left"
+    return progress.fraction, text
+
+
+def show_progress(job: Job, label: str = "") -> None:
+    """One progress bar for `job` (not live on its own: see `watch_jobs`)."""
+    fraction, text = progress_text(job)
+    st.progress(fraction, text=f"{label}: {text}" if label else text)
+
+
+@st.fragment(run_every=PROGRESS_EVERY_S)
+def _live_progress(jobs: Mapping[str, Job]) -> None:
+    """Redrawn every PROGRESS_EVERY_S seconds; reruns the whole page as soon as one of `jobs` has ended, so the
+    page shows the model (or why it failed) without a reload."""
+    if any(job.state not in UNFINISHED for job in jobs.values()):
+        st.rerun(scope="app")
+    for label, job in jobs.items():
+        show_progress(job, label)
+
+
+def watch_jobs(jobs: Mapping[str, Job]) -> None:
+    """Live progress bars for those of `jobs` (label -> job; "" for no label) that have not ended yet; the page
+    reruns by itself when one ends. Draws nothing when every job has ended."""
+    unfinished = {label: job for label, job in jobs.items() if job.state in UNFINISHED}
+    if unfinished:
+        _live_progress(unfinished)
+
+
 def require_model(config: RunConfig | None = None) -> ModelBundle:
-    """Return the finished bundle for the picked config, or explain how to get one and stop the page."""
+    """Return the finished bundle for the picked config; while it trains, show its live progress (the page fills
+    in by itself when it is done); otherwise explain how to get one. In both cases the rest of the page stops."""
     job = model_job(config)
     if job.state == DONE:
         st.caption(f"Model: {describe_source(job)}")
         return job.bundle
+    if job.state in UNFINISHED:
+        st.info(
+            "This configuration's model is being trained on the server (started from **Train & Compare**). "
+            "This page fills in by itself as soon as it is ready."
+        )
+        watch_jobs({"": job})
+        page_link(TRAINING_PAGE, label="Watch its learning curves on Train & Compare")
+        st.stop()
+    if job.state == FAILED and job.refused:
+        st.warning(job.reason)
+    elif job.state == FAILED and job.reason:
+        st.warning(f"The last training run of this configuration did not finish: {job.reason}")
     st.info(
         "This configuration has no trained model yet. Train it on the **Train & Compare** page (it takes seconds "
         "for the default sizes), or pick a default configuration, which ships pretrained."
     )
     page_link(TRAINING_PAGE, label="Go to Train & Compare")
     st.stop()
+
+
+@dataclass(frozen=True)
+class OwnRun:
+    """One of the learner's trained configurations, as the comparison shows it (from a job or a sidecar)."""
+
+    label: str  # the architecture and what differs from its default, e.g. "luong · units=32"
+    config: RunConfig
+    metrics: dict[str, Any] = field(default_factory=dict)
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+
+def own_runs(config: RunConfig) -> list[OwnRun]:
+    """The learner's trained configurations on `config`'s task (same task parameters), other than the defaults
+    the comparison already shows: this session's finished runs first, then the cache's, newest first; at most
+    MAX_OWN_RUNS."""
+    task = config.task
+    found: dict[str, OwnRun] = {}
+    manager = get_manager()
+    for key, run in st.session_state.get(TRAINED_HERE_KEY, {}).items():
+        job = manager.get(run)
+        if run.task == task and changed_settings(run) != {} and job is not None and job.state == DONE:
+            found[key] = OwnRun(run_label(run), run, job.metrics, list(job.history))
+    for key, sidecar in _stored_runs(str(manager.store.cache_dir), _folder_stamp(manager.store.cache_dir)):
+        run = RunConfig.from_dict(sidecar["config"])
+        if key not in found and run.task == task and changed_settings(run) != {}:
+            found[key] = OwnRun(run_label(run), run, sidecar.get("metrics", {}), sidecar.get("history", []))
+    return list(found.values())[:MAX_OWN_RUNS]
+
+
+def _folder_stamp(folder: Path) -> int:
+    """Changes whenever a model is saved into or removed from `folder` (an atomic rename updates its mtime)."""
+    try:
+        return folder.stat().st_mtime_ns
+    except OSError:
+        return 0
+
+
+@st.cache_data(show_spinner=False, max_entries=4)
+def _stored_runs(cache_dir: str, stamp: int) -> list[tuple[str, dict[str, Any]]]:
+    """The cache folder's readable sidecars, newest first, read once per change of the folder (`stamp`) rather
+    than on every redraw of the comparison."""
+    return ModelStore(cache_dir=cache_dir).stored_sidecars("cache")
 
 
 def _model_token(bundle: ModelBundle) -> str:

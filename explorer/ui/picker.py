@@ -22,11 +22,18 @@ from explorer.architectures import ARCHITECTURES
 from explorer.config import CELL_TYPES, SCHEDULES, SERIES_MODES, RunConfig
 from explorer.presets import compatible_archs, default_config
 from explorer.tasks import DEFAULT_TASK, TASKS
-from explorer.urlstate import config_from_params, params_from_config
+from explorer.urlstate import GRADIENT_CLIPS, config_from_params, params_from_config
 
 UNIT_CHOICES = (4, 8, 16, 32, 64, 128, 256)
 RATE_CHOICES = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1)
 BATCH_CHOICES = (8, 16, 32, 64, 128, 256, 512)
+PENALTY_CHOICES = (0.0, 1e-6, 1e-5, 1e-4, 1e-3, 1e-2)
+CLIP_LABELS = {
+    "none": "none",
+    "clipnorm": "clipnorm: each weight's gradient norm",
+    "clipvalue": "clipvalue: each gradient entry",
+    "global_clipnorm": "global_clipnorm: all gradients' norm together",
+}
 
 # Session-state keys of the picker's widgets, by config field. Streamlit forgets a widget's value when the widget
 # is not drawn in a run (e.g. the output length for a task that ties it to the input), so `_ensure_keys` refills
@@ -45,7 +52,12 @@ FIELD_KEYS = {
     "learning_rate": "pick_lr",
     "batch_size": "pick_batch",
     "teacher_forcing": "pick_schedule",
+    "reverse_source": "pick_reverse",
+    "l1": "pick_l1",
+    "l2": "pick_l2",
 }
+# Gradient clipping is three config fields but one choice in the picker (which kind, at what value).
+CLIP_KEYS = ("pick_clip", "pick_clip_value")
 
 
 def _options(choices: tuple, current) -> list:
@@ -88,6 +100,12 @@ def picker() -> RunConfig:
             if state["pick_score"] not in arch_entry.scores:
                 state["pick_score"] = default_config(task, arch).model.score
             st.selectbox("Score function", arch_entry.scores, key="pick_score")
+        st.toggle(
+            "Reverse the source sequence",
+            key="pick_reverse",
+            help="The encoder reads the input last symbol first. The first symbols, which the first outputs "
+            "need, are then the last ones read, right before the decoder starts: a trick from Sutskever et al.",
+        )
     with sidebar.expander("Training", expanded=False):
         st.number_input("Epochs (at most)", 1, 200, key="pick_epochs")
         st.select_slider("Learning rate", _options(RATE_CHOICES, state["pick_lr"]), key="pick_lr")
@@ -98,6 +116,27 @@ def picker() -> RunConfig:
                 SCHEDULES,
                 key="pick_schedule",
                 help="How the chance of feeding the true previous token falls over the epochs.",
+            )
+        for penalty, label in (("pick_l1", "L1 weight penalty"), ("pick_l2", "L2 weight penalty")):
+            st.select_slider(
+                label,
+                _options(PENALTY_CHOICES, state[penalty]),
+                key=penalty,
+                format_func=lambda v: "off" if v == 0 else f"{v:g}",
+                help="A penalty on the recurrent layers' weights, added to the loss: L1 pushes weights to exactly "
+                "zero, L2 keeps them all small.",
+            )
+        clip = st.selectbox(
+            "Gradient clipping",
+            list(CLIP_LABELS),
+            key="pick_clip",
+            format_func=CLIP_LABELS.get,
+            help="Caps each update's gradient before the optimizer step, so one steep step cannot throw the "
+            "weights far away (see the Gradients page).",
+        )
+        if clip != "none":
+            st.number_input(
+                "Clip at", min_value=0.0, max_value=1e6, step=0.1, format="%g", key="pick_clip_value", help="0 is off."
             )
     config, problem = _config_from_widgets(task, arch)
     for message in state.get("picker_problems", []):
@@ -133,14 +172,18 @@ def _load_widgets(config: RunConfig) -> None:
         section = next((s for s in (config.task, config.model, config.train) if hasattr(s, field)), None)
         if section is not None:
             state[key] = getattr(section, field)
+    clip = next((field for field in GRADIENT_CLIPS if getattr(config.train, field)), "none")
+    state["pick_clip"] = clip
+    state["pick_clip_value"] = float(getattr(config.train, clip)) if clip != "none" else 1.0
 
 
 def _ensure_keys() -> None:
     """Refill the widgets Streamlit forgot (not drawn in the last run) from the picked task's defaults."""
     state = st.session_state
-    if all(key in state for key in FIELD_KEYS.values()):
+    keys = [*FIELD_KEYS.values(), *CLIP_KEYS]
+    if all(key in state for key in keys):
         return
-    saved = {key: state[key] for key in FIELD_KEYS.values() if key in state}
+    saved = {key: state[key] for key in keys if key in state}
     task = saved.get(FIELD_KEYS["task"], DEFAULT_TASK)
     arch = saved.get(FIELD_KEYS["arch"])
     _load_widgets(default_config(task, arch if arch in compatible_archs(task) else None))
@@ -193,7 +236,12 @@ def _config_from_widgets(task: str, arch: str) -> tuple[RunConfig, str | None]:
         epochs=int(state["pick_epochs"]),
         learning_rate=float(state["pick_lr"]),
         batch_size=int(state["pick_batch"]),
+        reverse_source=bool(state["pick_reverse"]),
+        l1=float(state["pick_l1"]),
+        l2=float(state["pick_l2"]),
     )
+    for field in GRADIENT_CLIPS:
+        values[field] = float(state["pick_clip_value"]) if state["pick_clip"] == field else 0.0
     if arch_entry.uses_schedule:
         values["teacher_forcing"] = state["pick_schedule"]
     if len(arch_entry.scores) > 1:

@@ -1,7 +1,8 @@
 """How the app lives inside Streamlit's server: the one job manager, the per-run Keras reset, and run timing.
 
 - `get_manager()`: the process-wide `JobManager`, held in `st.cache_resource` and shut down (its worker threads
-  told to exit) when Streamlit releases it, e.g. on "Clear cache".
+  told to exit) when Streamlit releases it, e.g. on "Clear cache". It refuses runs estimated over the training
+  budget (`SEQ2SEQ_TRAIN_BUDGET_S`, see `explorer.budget`), since one server trains for everyone.
 - `timed_run(page)`: one JSON line per script run when `SEQ2SEQ_RUN_LOG` is set (the load test reads them).
 - `time_pages(query)`: the server's warm script time per page through AppTest, for `python -m explorer bench`.
 """
@@ -18,6 +19,7 @@ from collections.abc import Iterator
 
 import streamlit as st
 
+from explorer.budget import budget_seconds
 from explorer.jobs import JobManager
 from explorer.ui.pages import PAGES, ROOT
 
@@ -55,9 +57,9 @@ def _release_manager(manager: JobManager) -> None:
 
 @st.cache_resource(show_spinner=False, on_release=_release_manager)
 def get_manager() -> JobManager:
-    """One job manager per server process, shared by every browser session."""
+    """One job manager per server process, shared by every browser session, with the training budget."""
     _spare_training_threads()
-    return JobManager()
+    return JobManager(budget_s=budget_seconds())
 
 
 _RUN_LOG_LOCK = threading.Lock()

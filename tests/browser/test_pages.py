@@ -10,7 +10,7 @@ import pytest
 
 from explorer.ui.pages import PAGES as APP_PAGES
 
-from .conftest import assert_no_exception, rerun_and_wait, save_screenshot, wait_for_app
+from .conftest import SCREENSHOTS, assert_no_exception, rerun_and_wait, save_screenshot, wait_for_app
 
 expect = pytest.importorskip("playwright.sync_api", reason="playwright is not installed").expect
 pytest.importorskip("pytest_playwright", reason="pytest-playwright is not installed")
@@ -610,3 +610,221 @@ def test_presenter_mode_previous_and_next_buttons_can_be_clicked(app_server, pag
     expect(counter).to_contain_text("Figure 2 of 3")
     expect(page).to_have_url(re.compile(r"[?&]fig=2(&|$)"))
     assert_no_exception(page)
+
+
+def test_a_typed_sequence_follows_the_learner_across_pages_and_a_reload(app_server, page):
+    """Streamlit drops a text box's state on a page switch; the typed sequence is part of the shared view, like
+    the cursor, so it must still be in the box (and in the link) on the next page, and after a reload."""
+    typed = "3, 1, 4, 1, 5"
+    page.goto(f"{app_server}/{PAGES['graph'].url_path}?{PRETRAINED}")
+    wait_for_app(page)
+    main = _main(page)
+    box = main.get_by_role("textbox", name="Input sequence")
+
+    def type_sequence():
+        box.fill(typed)
+        box.press("Enter")
+
+    rerun_and_wait(page, type_sequence)
+    assert _query(page)["seq"] == [typed], page.url
+
+    nav = page.get_by_test_id("stSidebarNav")
+    for name in ("home", "states"):  # through a page without the box, then to one with it
+        rerun_and_wait(page, nav.get_by_text(PAGES[name].title, exact=True).click)
+        expect(main.get_by_role("heading", name=PAGES[name].heading, level=1)).to_be_visible()
+    expect(box).to_have_value(typed)
+    expect(main.get_by_test_id("stAlertContentError")).to_have_count(0)
+    expect(page).to_have_url(re.compile(r"[?&]seq=3%2C(\+|%20)1%2C(\+|%20)4%2C(\+|%20)1%2C(\+|%20)5(&|$)"))
+
+    page.reload()
+    wait_for_app(page)
+    expect(main.get_by_role("heading", name=PAGES["states"].heading, level=1)).to_be_visible()
+    expect(box).to_have_value(typed)
+    expect(main.get_by_test_id("stAlertContentError")).to_have_count(0)
+    assert _query(page)["seq"] == [typed], page.url
+    assert_no_exception(page)
+
+
+# -- issue 13: presenter mode on a projector, and charts that fit their column -----------------------------------
+
+PROJECTOR = {"width": 1024, "height": 768}
+FIGURE = f"{VEGA}, {GRAPHVIZ}"
+_COUNTER = re.compile(r"^Figure \d+ of \d+")
+
+
+def _shown_figure(page):
+    """The one figure presenter mode draws, once it has drawn something."""
+    figures = _main(page).locator(FIGURE)
+    expect(figures).to_have_count(1, timeout=CHART_TIMEOUT_MS)
+    figure = figures.first
+    expect(figure.locator(f"{DATA_MARK}, svg g.node").first).to_be_attached(timeout=CHART_TIMEOUT_MS)
+    return figure
+
+
+@pytest.mark.parametrize("fig, text", [(2, "ours (default budget)"), (3, "Learning curves")])
+def test_presenter_mode_keeps_the_train_pages_comparison_figures_through_its_live_updates(app_server, page, fig, text):
+    """The comparison redraws itself every 2 s (a fragment): its figures 2 and 3 used to vanish on the first
+    redraw, as the redraw counted them again past the end of the page; a link to them never showed them."""
+    page.goto(f"{app_server}/train?{PRETRAINED}&present=1&fig={fig}")
+    wait_for_app(page)
+    main = _main(page)
+    expect(main.get_by_text(_COUNTER)).to_contain_text(f"Figure {fig} of ")
+    expect(_shown_figure(page)).to_contain_text(text)
+    page.wait_for_timeout(5_000)  # two redraws of the comparison
+    expect(_shown_figure(page)).to_contain_text(text)
+    expect(main.get_by_text(_COUNTER)).to_contain_text(f"Figure {fig} of ")
+    assert_no_exception(page)
+
+
+# Every page with figures, at a figure other than the first where it has one: (page, link, fig).
+PROJECTED = [
+    ("train", PRETRAINED, 2),
+    ("graph", PRETRAINED, 2),
+    ("states", PRETRAINED, 3),
+    ("attention", PRETRAINED, 2),
+    ("decoding", DECODING, 2),
+    ("embeddings", f"{EMBEDDINGS}&colour=frequency", 3),
+    ("gradients", "", 1),
+]
+
+
+@pytest.mark.parametrize("name, query, fig", PROJECTED, ids=[case[0] for case in PROJECTED])
+def test_presenter_mode_on_a_1024x768_projector_shows_the_figure_above_the_fold(app_server, page, name, query, fig):
+    """The figure comes first, right under the figure bar, wherever the page draws it: its top edge is on the
+    screen and most of the screen is left to it."""
+    page.set_viewport_size(PROJECTOR)
+    page.goto(f"{app_server}/{PAGES[name].url_path}?{query}&present=1&fig={fig}")
+    wait_for_app(page)
+    expect(_main(page).get_by_text(_COUNTER)).to_contain_text(f"Figure {fig} of ")
+    figure = _shown_figure(page)
+    page.wait_for_timeout(500)  # charts lay themselves out at their container's width
+    box = figure.bounding_box()
+    assert box is not None
+    assert 0 <= box["y"] <= PROJECTOR["height"] / 3, f"the figure starts at y={box['y']} on a 768 px screen"
+    assert_no_exception(page)
+    if name == "train":
+        save_screenshot(page, "presenter-1024-train-fig2", full_page=False)
+
+
+def test_presenter_mode_hides_the_captions_of_hidden_figures(app_server, page):
+    """Attention, figure 2 (one output step's bars): the heatmap is hidden and so is its caption."""
+    page.set_viewport_size(PROJECTOR)
+    page.goto(f"{app_server}/attention?{PRETRAINED}&present=1&fig=1")
+    wait_for_app(page)
+    main = _main(page)
+    heatmap_caption = main.get_by_text("Orange circles: the task's ideal alignment")
+    expect(heatmap_caption).to_be_visible()
+    rerun_and_wait(page, main.get_by_role("button", name="Next ▶").click)
+    expect(main.get_by_text(_COUNTER)).to_contain_text("Figure 2 of ")
+    expect(heatmap_caption).to_have_count(0)
+    expect(main.get_by_text(re.compile(r"^Output step \d+ wrote"))).to_be_visible()  # the bars' own caption
+    assert_no_exception(page)
+
+
+def test_presenter_mode_changes_the_model_and_leaves_from_the_figure_bar(app_server, page):
+    """No URL editing: the figure bar's Model menu picks the task and architecture, and Leave ends presenter mode."""
+    page.set_viewport_size(PROJECTOR)
+    page.goto(f"{app_server}/attention?{PRETRAINED}&present=1&fig=1")
+    wait_for_app(page)
+    main = _main(page)
+    model = main.get_by_role("button", name="Model")
+    _assert_clickable(model)
+    model.click()
+    architecture = page.get_by_role("combobox", name="Architecture", exact=True).last
+    architecture.click()
+    rerun_and_wait(page, page.get_by_role("option", name="luong", exact=True).click)
+    expect(page).to_have_url(re.compile(r"[?&]arch=luong(&|$)"))
+    expect(page).to_have_url(re.compile(r"[?&]present=1(&|$)"))
+    expect(_shown_figure(page)).to_be_visible()
+
+    page.keyboard.press("Escape")  # close the menu
+    leave = main.get_by_role("button", name="Leave", exact=True)
+    _assert_clickable(leave)
+    rerun_and_wait(page, leave.click)
+    expect(page).not_to_have_url(re.compile(r"[?&]present=1(&|$)"))
+    expect(page.get_by_test_id("stSidebar")).to_be_visible()
+    expect(main.get_by_text(_COUNTER)).to_have_count(0)
+    assert_charts_render(page, vega=EXPECTED["attention"].vega)
+    _expect_choice(_sidebar_select(page, "Architecture"), "luong")
+    assert_no_exception(page)
+
+
+def test_the_gradients_chart_fits_its_column_at_1440_px(app_server, page):
+    """Four panels and a legend used to run past the page's column: the fourth panel and the legend were cut off."""
+    page.set_viewport_size({"width": 1440, "height": 900})
+    page.goto(f"{app_server}/gradients")
+    wait_for_app(page)
+    chart = _main(page).locator(VEGA)
+    expect(chart.locator(DATA_MARK).first).to_be_attached(timeout=CHART_TIMEOUT_MS)
+    page.wait_for_timeout(500)
+    column = page.get_by_test_id("stMainBlockContainer").bounding_box()
+    frame = chart.bounding_box()
+    drawn = chart.locator("svg").first.bounding_box()
+    assert drawn["x"] + drawn["width"] <= frame["x"] + frame["width"] + 1, (drawn, frame)
+    assert frame["x"] + frame["width"] <= column["x"] + column["width"] + 1, (frame, column)
+    legend = chart.locator("svg g.role-legend").first.bounding_box()
+    assert legend["x"] + legend["width"] <= frame["x"] + frame["width"], (legend, frame)
+    panels = chart.locator("svg g.role-title-text text")  # one title per run's panel
+    expect(panels).to_have_count(4)
+    for i in range(4):
+        box = panels.nth(i).bounding_box()
+        assert box["x"] + box["width"] <= frame["x"] + frame["width"], (i, box, frame)
+    assert_no_exception(page)
+    chart.scroll_into_view_if_needed()
+    save_screenshot(page, "gradients-1440", full_page=False)
+
+
+def test_a_run_started_on_train_shows_its_progress_on_states_and_the_page_fills_in_by_itself(app_server, page):
+    """Only a browser sees this: the progress fragment redraws every second and reruns the page when the model is
+    done, with no click and no reload."""
+    page.goto(f"{app_server}/train?task=reverse&arch=teacher-forcing&units=16&ep=3&bs=32")
+    wait_for_app(page)
+    main = _main(page)
+    rerun_and_wait(page, main.get_by_role("button", name="Train this configuration").click)
+
+    page.get_by_test_id("stSidebarNav").get_by_text(PAGES["states"].title, exact=True).click()
+    expect(main.get_by_role("heading", name=PAGES["states"].heading, level=1)).to_be_visible()
+    expect(main.get_by_text("being trained on the server")).to_be_visible()
+    expect(main.get_by_test_id("stProgress")).to_have_count(1)
+    expect(main.get_by_text("has no trained model yet")).to_have_count(0)
+
+    expect(main.get_by_text("being trained on the server")).to_have_count(0, timeout=TRAIN_TIMEOUT_MS)
+    expect(main.get_by_text("trained in this session").first).to_be_visible()
+    assert_charts_render(page, vega=EXPECTED["states"].vega)
+    assert_no_exception(page)
+
+
+def test_decoding_trains_the_schedules_and_shows_them_when_done_without_a_reload(app_server, page):
+    """The "Train them in the background" button used to leave "Not trained yet" on the page for good."""
+    page.goto(f"{app_server}/decoding?task=count-up&arch=teacher-forcing")  # its schedule is not shipped
+    wait_for_app(page)
+    main = _main(page)
+    expect(main.get_by_text("Not trained yet: scheduled sampling")).to_be_visible()
+    main.get_by_role("button", name="Train them in the background").click()
+    expect(main.get_by_test_id("stProgress").filter(has_text="scheduled sampling")).to_be_visible()
+    expect(main.get_by_text("Not trained yet")).to_have_count(0)
+
+    metric = main.get_by_test_id("stMetric").filter(has_text="Free-running accuracy, scheduled sampling")
+    expect(metric).to_be_visible(timeout=TRAIN_TIMEOUT_MS)
+    expect(main.get_by_test_id("stProgress")).to_have_count(0)
+    assert_no_exception(page)
+
+
+_AXIS_LABELS_JS = """(el) => [...el.querySelectorAll('svg g.role-axis')].map((axis) =>
+  [...axis.querySelectorAll('g.role-axis-label text')].map((text) => text.textContent))"""
+
+
+def test_the_attention_heatmap_is_labelled_with_the_symbols_read_and_written(app_server, page):
+    """The heatmap's columns are the typed symbols and its rows the decoded ones, not step numbers."""
+    page.goto(f"{app_server}/attention?{PRETRAINED}&seq=17, 4, 17, 9, 30")
+    wait_for_app(page)
+    main = _main(page)
+    heatmap = main.locator(VEGA).first
+    expect(heatmap.locator(DATA_MARK).first).to_be_attached(timeout=CHART_TIMEOUT_MS)
+    page.wait_for_timeout(500)
+    axes = heatmap.evaluate(_AXIS_LABELS_JS)
+    assert ["17", "4", "17", "9", "30"] in axes, axes
+    assert_no_exception(page)
+    heatmap.scroll_into_view_if_needed()
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    heatmap.screenshot(path=str(SCREENSHOTS / "attention-heatmap-symbols.png"))
