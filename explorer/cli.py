@@ -74,7 +74,7 @@ def command_list(args) -> None:
                 "defaults": t.defaults,
                 "length_rule": str(t.length_rule),
                 "default_arch": t.default_arch,
-                "published": t.published,
+                "published": {arch: vars(figure) for arch, figure in t.published.items()},
             }
             for n, t in TASKS.items()
         },
