@@ -18,9 +18,9 @@ import keras
 import numpy as np
 
 from explorer import architectures
-from explorer.networks import ModelBundle
 from explorer.config import RunConfig
 from explorer.decoding import greedy_decode, sequence_accuracy, token_accuracy
+from explorer.networks import ModelBundle
 from explorer.tasks import Batch, get_task
 
 # A real-valued step counts as right when it is this close to the target (series tasks have no exact match).
@@ -126,8 +126,12 @@ def evaluate(bundle: ModelBundle, examples: int = 1000, seed: int | None = None)
     }
 
 
-def gradient_norms(bundle: ModelBundle, batch: Batch) -> dict[str, float]:
-    """L2 norm of the loss gradient for each layer's weights on one batch (the exploding-gradients view)."""
+def gradient_norms(bundle: ModelBundle, batch: Batch, trainer: keras.Model | None = None) -> dict[str, float]:
+    """L2 norm of the loss gradient for each layer's weights on one batch (the exploding-gradients view).
+
+    From inside `fit`, pass the model being fitted as `trainer`: under JAX it, not the layers' variables, holds the
+    current weights until the epoch ends (see `explorer.backend.trainer_values`).
+    """
     from explorer.backend import loss_gradients
 
     model = bundle.training_model
@@ -135,7 +139,7 @@ def gradient_norms(bundle: ModelBundle, batch: Batch) -> dict[str, float]:
     loss_name, _ = _loss_for(bundle.config)
     loss_fn = keras.losses.get(loss_name)
     targets = _targets(bundle, batch)
-    gradients = loss_gradients(model, loss_fn, inputs, targets)
+    gradients = loss_gradients(model, loss_fn, inputs, targets, trainer=trainer)
     norms: dict[str, float] = {}
     for variable, gradient in zip(model.trainable_variables, gradients, strict=True):
         layer = variable.path.split("/")[0]
@@ -219,7 +223,7 @@ def train(
             # Every step for short runs; about 60 points over a long one.
             every = max(1, steps_per_epoch * train_config.epochs // 60)
             if step % every == 0:
-                norms = gradient_norms(bundle, probe_batch)
+                norms = gradient_norms(bundle, probe_batch, trainer=fit_model)
                 norms_history.append({"step": step, "epoch": len(history) + 1, **norms})
 
     callback = _KerasProgress(lambda current: report(current, len(history)), should_stop, state, measure)

@@ -8,7 +8,7 @@ from explorer import architectures
 from explorer.decoding import greedy_decode, teacher_forced_decode
 from explorer.probe import GATE_NAMES, probe
 from explorer.storage import load_bundle, save_bundle
-from explorer.tasks import get_task, make_batch
+from explorer.tasks import TASKS, get_task, make_batch
 
 VARIANTS = [
     {"cell": "lstm"},
@@ -30,7 +30,18 @@ def _ids(case):
     return f"{task}-{arch}-" + "-".join(f"{k}={v}" for k, v in variant.items())
 
 
-@pytest.fixture(scope="module", params=CASES, ids=[_ids(c) for c in CASES])
+# The fast run builds each architecture on its own default task (every cell variant) and each task with its own
+# default architecture; the remaining pairs of the matrix are the same code on other sizes, so they run with the
+# slow tests (the full suite, CI).
+REPRESENTATIVE = {(entry.default_task, name) for name, entry in architectures.ARCHITECTURES.items()} | {
+    (name, entry.default_arch) for name, entry in TASKS.items()
+}
+PARAMS = [
+    pytest.param(case, id=_ids(case), marks=() if case[:2] in REPRESENTATIVE else pytest.mark.slow) for case in CASES
+]
+
+
+@pytest.fixture(scope="module", params=PARAMS)
 def built(request):
     task, arch, variant = request.param
     config = tiny_config(task, arch, **variant)
