@@ -107,10 +107,11 @@ def command_list(args) -> None:
 
 
 def command_train(args) -> None:
+    # Validate before importing the model framework: a typo is answered at once, not after TensorFlow loads.
+    config = _config_from(args)
+
     from explorer.backend import backend_name, device_name
     from explorer.training import train
-
-    config = _config_from(args)
 
     def show(progress) -> None:
         if not args.json and progress.sequence_accuracy is not None:

@@ -33,4 +33,4 @@ SKIP_FILES=(--ignore=tests/test_jobs.py --ignore=tests/test_cli.py --ignore=test
 if [ "${JAX_TESTS:-}" = "all" ]; then
   SKIP_FILES=()
 fi
-exec .venv/bin/python -m pytest tests --ignore=tests/browser "${SKIP_FILES[@]}" -m "not slow and not browser" "$@"
+exec .venv/bin/python -m pytest -n "${TEST_WORKERS:-2}" tests --ignore=tests/browser "${SKIP_FILES[@]}" -m "not slow and not browser" "$@"

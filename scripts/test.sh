@@ -35,4 +35,20 @@ if [ ! -x /usr/bin/chromium ]; then
   fi
 fi
 .venv/bin/python -m ruff check explorer tests app.py app_pages scripts
-exec .venv/bin/python -m pytest "$@"
+.venv/bin/python -m ruff format --check explorer tests app.py app_pages scripts
+# Two workers (pytest-xdist) for everything but the browser tests, which run one at a time afterwards: each drives
+# its own `streamlit run` server and Chromium, and two at once would share the two cores with their timings.
+# A run that names its own selection (-m ...) is one run: parallel when it leaves the browser tests out.
+WORKERS="${TEST_WORKERS:-2}"
+previous=""
+for argument in "$@"; do
+  if [ "$previous" = "-m" ]; then
+    if [[ "$argument" == *"not browser"* ]]; then
+      exec .venv/bin/python -m pytest -n "$WORKERS" "$@"
+    fi
+    exec .venv/bin/python -m pytest -p no:xdist "$@"
+  fi
+  previous="$argument"
+done
+.venv/bin/python -m pytest -n "$WORKERS" -m "not browser" "$@"
+exec .venv/bin/python -m pytest -p no:xdist -m browser "$@"

@@ -85,6 +85,7 @@ def test_beam_tree_marks_the_best_path(trained_reversal):
     "run's first step and reaches the same peak (about 1e9) at step 1; the norms themselves match TensorFlow's for "
     "the same weights (tests/test_backends.py)",
 )
+@pytest.mark.slow
 def test_explode_preset_diverges_and_clipping_keeps_gradients_smaller():
     configs = gradient_configs()
     one_epoch = {

@@ -65,6 +65,7 @@ def test_every_page_runs_without_exception_and_shows_its_registered_heading(entr
 
 
 @pytest.mark.parametrize("arch", sorted(ARCHITECTURES))
+@pytest.mark.slow
 def test_every_page_runs_with_every_architecture(arch):
     """One session per architecture (on its default task) walks through every page: nothing may raise."""
     app = open_app(task=ARCHITECTURES[arch].default_task, arch=arch)

@@ -43,6 +43,7 @@ def test_error_paths_exit_2_with_one_line_and_no_traceback(args, names):
     reason="asserts that the CLI reports the default backend, 'tensorflow'; under KERAS_BACKEND=jax the CLI "
     "(a subprocess that inherits the variable) rightly reports 'jax'",
 )
+@pytest.mark.slow
 def test_train_json_last_line(tmp_path):
     completed = run(
         "train",
@@ -109,6 +110,7 @@ def test_list_json_names_every_registry_entry():
     "('NoneType' object is not callable) instead of slowing down; the app never makes that call "
     "(explorer/ui/runtime.py removes Streamlit's per-run one)",
 )
+@pytest.mark.slow
 def test_bench_measures_training_beside_the_per_run_reset():
     import math
 
@@ -120,6 +122,7 @@ def test_bench_measures_training_beside_the_per_run_reset():
         assert math.isclose(figures[f"{name}_slowdown"], figures[f"{name}_seconds"] / figures["quiet_seconds"])
 
 
+@pytest.mark.slow
 def test_bench_times_every_page_served_and_validated():
     from explorer.bench import bench_pages
 

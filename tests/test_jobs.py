@@ -79,6 +79,7 @@ def test_thirty_users_asking_at_once_share_one_training_run(store):
     assert again.wait(30) and again.source == "cache" and len(trainer.calls) == 1
 
 
+@pytest.mark.slow
 def test_ten_configs_with_a_bound_of_one_run_one_at_a_time_in_fifo_order(store):
     gate = threading.Event()
     trainer = CountingTrainer(gate)
@@ -140,6 +141,7 @@ def test_shutdown_cancels_queued_and_running_jobs_and_its_workers_exit(store):
     manager.shutdown()  # a second call is harmless
 
 
+@pytest.mark.slow
 def test_a_failed_job_keeps_its_reason_and_can_be_retried(store):
     attempts = []
 
@@ -269,6 +271,7 @@ while True:
 """
 
 
+@pytest.mark.slow
 def test_a_writer_killed_mid_write_leaves_nothing_a_reader_accepts(tmp_path):
     """Kill a process that keeps saving at many moments; every time, the reader gets a valid model or nothing."""
     directory = tmp_path / "models"

@@ -33,6 +33,7 @@ def test_pretrained_fits_the_size_budget():
     assert total <= 25 * 1024 * 1024, f"{total / 1e6:.1f} MB"
 
 
+@pytest.mark.slow
 def test_cache_verify_passes_on_the_shipped_models(tmp_path):
     report = verify_store(ModelStore(PRETRAINED_DIR, tmp_path / "empty-cache"))
     assert report["failed"] == 0, [row for row in report["models"] if not row["ok"]]

@@ -113,6 +113,7 @@ def test_regularisation_and_clipping_options_build_and_train():
     assert len(result.bundle.training_model.losses) > 0  # the L1/L2 penalties are attached
 
 
+@pytest.mark.slow
 def test_attention_beats_repeat_vector_on_copy_task_with_equal_budget():
     budget = dict(epochs=3, samples_per_epoch=4096, batch_size=32, eval_examples=500, target_accuracy=1.01)
     plain = train(default_config("copy-first-k", "repeat-vector", units=64, **budget))
