@@ -465,8 +465,17 @@ def test_a_bad_page_control_link_says_so(app_server, page):
 
 
 def _run_box(page, name: str):
-    """The bordered box the gradients page draws for one run."""
-    return _main(page).get_by_test_id("stLayoutWrapper").filter(has=page.get_by_text(name, exact=True))
+    """The bordered box the gradients page draws for one run: the innermost layout wrapper holding its name and
+    its outcome (the page's figure container holds every box and is a layout wrapper too; the name's own row
+    inside the box is another)."""
+    outcome = page.locator('[data-testid="stAlertContentError"], [data-testid="stAlertContentSuccess"]')
+    return (
+        _main(page)
+        .get_by_test_id("stLayoutWrapper")
+        .filter(has=page.get_by_text(name, exact=True))
+        .filter(has=outcome)
+        .last
+    )
 
 
 def test_gradients_page_explains_the_diverged_runs(app_server, page):
