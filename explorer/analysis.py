@@ -13,12 +13,6 @@ from explorer.tasks import get_task, shift_right
 from explorer.training import evaluate
 
 
-def published_accuracy(task: str, arch: str) -> float | None:
-    """The tutorials' published exact-sequence accuracy for a task and architecture, if they report one."""
-    published = get_task(task).published.get(arch)
-    return None if published is None else published.accuracy
-
-
 def with_input_length(config: RunConfig, length: int) -> RunConfig:
     """The same model on inputs of another length (the output length follows the task's length rule)."""
     task = config.task

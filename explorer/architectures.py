@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from explorer.config import ModelConfig, RunConfig, TaskConfig
     from explorer.networks import ModelBundle, Tap
 
-__all__ = ["ARCHITECTURES", "Architecture", "Pattern", "build", "get_architecture"]
+__all__ = ["ARCHITECTURES", "Architecture", "Pattern", "build"]
 
 
 class Architecture:
@@ -424,13 +424,6 @@ ARCHITECTURES: dict[str, Architecture] = {
         LSTMAutoencoder(),
     )
 }
-
-
-def get_architecture(name: str) -> Architecture:
-    try:
-        return ARCHITECTURES[name]
-    except KeyError:
-        raise ValueError(f"unknown architecture {name!r}; choose from {', '.join(ARCHITECTURES)}") from None
 
 
 def build(config: RunConfig) -> ModelBundle:
