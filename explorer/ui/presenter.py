@@ -47,6 +47,9 @@ PRESENTER_CSS = f"""
   [data-testid="stVerticalBlock"] > :has(.st-key-{BAR_KEY}) {{ order: -2; }}
   [data-testid="stVerticalBlock"] > .st-key-{SHOWN_KEY},
   [data-testid="stVerticalBlock"] > :has(.st-key-{SHOWN_KEY}) {{ order: -1; }}
+  /* A hovered figure shows its toolbar (fullscreen, downloads) just above its top right corner: leave it room
+     below the figure bar, or it covers the bar's Leave button. */
+  .st-key-{SHOWN_KEY} {{ padding-top: 2.5rem; }}
 </style>
 """
 
