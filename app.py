@@ -18,8 +18,9 @@ from explorer.ui.runtime import timed_run
 st.set_page_config(page_title="Seq2Seq Explorer", page_icon="🔁", layout="wide")
 configure_charts()  # schema-checked under test (SEQ2SEQ_VALIDATE_CHARTS=1), sent unchecked when serving
 
-navigation = st.navigation(navigation_pages(), position="top" if presenting() else "sidebar")
-with timed_run(page_at(navigation.url_path).name):
+with timed_run() as run:  # the whole run from here, in the load test's log
+    navigation = st.navigation(navigation_pages(), position="top" if presenting() else "sidebar")
+    run["page"] = page_at(navigation.url_path).name
     picker()
     presenter_mode()
     navigation.run()

@@ -26,7 +26,7 @@ from explorer.ui.models import (
     waiting_here,
 )
 from explorer.ui.picker import current_config
-from explorer.ui.runtime import get_manager
+from explorer.ui.runtime import fragment, get_manager
 from explorer.viz import (
     accuracy_by_length_chart,
     history_frame,
@@ -48,7 +48,7 @@ manager = get_manager()
 job = model_job(config)
 
 
-@st.fragment(run_every=PROGRESS_EVERY_S)
+@fragment(run_every=PROGRESS_EVERY_S)
 def live_progress(job) -> None:
     """Redrawn every second while the job runs; hands over to a full rerun when it ends."""
     if job.state not in UNFINISHED:
@@ -141,7 +141,7 @@ if missing and st.button(f"Train the {len(missing)} missing model(s): {', '.join
 own = own_runs(config)
 
 
-@st.fragment(run_every=2.0)
+@fragment(run_every=2.0)
 def comparison() -> None:
     live = {arch: j for arch, j in compare_jobs.items() if j.state in (QUEUED, RUNNING)}
     done = {arch: j for arch, j in compare_jobs.items() if j.state == DONE}

@@ -27,7 +27,7 @@ from explorer.networks import ModelBundle
 from explorer.presets import changed_settings, run_label
 from explorer.ui.pages import page_link
 from explorer.ui.picker import current_config
-from explorer.ui.runtime import get_manager
+from explorer.ui.runtime import fragment, get_manager
 
 # The registry name of the page where a missing model is trained.
 TRAINING_PAGE = "train"
@@ -120,7 +120,7 @@ def show_progress(job: Job, label: str = "") -> None:
     st.progress(fraction, text=f"{label}: {text}" if label else text)
 
 
-@st.fragment(run_every=PROGRESS_EVERY_S)
+@fragment(run_every=PROGRESS_EVERY_S)
 def _live_progress(jobs: Mapping[str, Job]) -> None:
     """Redrawn every PROGRESS_EVERY_S seconds; reruns the whole page as soon as one of `jobs` has ended, so the
     page shows the model (or why it failed) without a reload."""

@@ -3,21 +3,25 @@
 - `get_manager()`: the process-wide `JobManager`, held in `st.cache_resource` and shut down (its worker threads
   told to exit) when Streamlit releases it, e.g. on "Clear cache". It refuses runs estimated over the training
   budget (`SEQ2SEQ_TRAIN_BUDGET_S`, see `explorer.budget`), since one server trains for everyone.
-- `timed_run(page)`: one JSON line per script run when `SEQ2SEQ_RUN_LOG` is set (the load test reads them).
+- `timed_run(page)` and `fragment(...)`: one JSON line per script run, a fragment's rerun on its own included,
+  when `SEQ2SEQ_RUN_LOG` is set (the load test reads them, and checks its clients saw exactly those runs).
 - `time_pages(query)`: the server's warm script time per page through AppTest, for `python -m explorer bench`.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import statistics
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import streamlit as st
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from explorer.budget import budget_seconds
 from explorer.jobs import JobManager
@@ -63,31 +67,83 @@ def get_manager() -> JobManager:
 
 
 _RUN_LOG_LOCK = threading.Lock()
+# Session-state key of the page the session's last full run drew (a fragment's rerun is logged under it).
+_PAGE_KEY = "_run_log_page"
+
+
+def _outcome(error: BaseException | None) -> str:
+    """How a run ended, in the log's words: Streamlit ends a run early by raising its own exceptions."""
+    if error is None:
+        return "finished"
+    name = type(error).__name__
+    return {"RerunException": "rerun", "StopException": "stopped"}.get(name, "error")
 
 
 @contextlib.contextmanager
-def timed_run(page: str) -> Iterator[None]:
-    """With `SEQ2SEQ_RUN_LOG=<file>` set, append one JSON line per script run: the page, its wall and CPU seconds.
-
-    The load test sets it, to tell the server's share of a page switch from the browsers'. A stopped or
-    rerun script (`st.stop`, `st.rerun`) is recorded too. Off by default, and a failed write is ignored.
-    """
+def _logged(kind: str, page: str, fragment: str | None = None) -> Iterator[dict[str, Any]]:
+    """Times the block; yields the record to be written, whose "page" the block may still set."""
+    record: dict[str, Any] = {"kind": kind, "page": page, "fragment": fragment}
     path = os.environ.get("SEQ2SEQ_RUN_LOG")
     if not path:
-        yield
+        yield record
         return
-    started, cpu = time.perf_counter(), time.thread_time()
+    ctx = get_script_run_ctx()
+    started, cpu, error = time.perf_counter(), time.thread_time(), None
     try:
-        yield
+        yield record
+    except BaseException as exc:
+        error = exc
+        raise
     finally:
-        record = {
-            "page": page,
+        record |= {
+            "session": ctx.session_id if ctx else None,
+            "outcome": _outcome(error),
             "seconds": round(time.perf_counter() - started, 5),
             "cpu_seconds": round(time.thread_time() - cpu, 5),
             "at": round(time.time(), 3),
         }
         with contextlib.suppress(OSError), _RUN_LOG_LOCK, open(path, "a", encoding="utf-8") as log:
             log.write(json.dumps(record) + "\n")
+
+
+@contextlib.contextmanager
+def timed_run() -> Iterator[dict[str, Any]]:
+    """Around the whole app script: with `SEQ2SEQ_RUN_LOG=<file>` set, append one JSON line per full script run:
+    its kind ("run"), the page (the script sets `record["page"]` once the navigation knows it; a fragment's
+    rerun is logged under it too), the browser session, how it ended (finished, rerun, stopped, error), and its
+    wall and CPU seconds.
+
+    The load test sets it, to measure the server's share of every request and to check that its clients saw
+    exactly the runs the server made. A stopped or rerun script (`st.stop`, `st.rerun`) is recorded too. Off by
+    default, and a failed write is ignored.
+    """
+    with _logged("run", "") as record:
+        try:
+            yield record
+        finally:
+            st.session_state[_PAGE_KEY] = record["page"]
+
+
+def fragment(func: Callable[..., Any] | None = None, *, run_every: float | None = None):
+    """`st.fragment` whose reruns on their own (a timer's, or a widget's inside it) are logged like script runs,
+    with kind "fragment" and the function's name; drawn within a full run, it is part of that run's line.
+
+    Used as `@fragment` or `@fragment(run_every=...)`, or called, `fragment(draw, run_every=...)`, where the
+    interval is only known at run time (a fragment that polls only while something it shows is changing).
+    """
+
+    def decorate(draw: Callable[..., Any]):
+        @functools.wraps(draw)
+        def logged(*args, **kwargs):
+            ctx = get_script_run_ctx()
+            if ctx is None or not ctx.fragment_ids_this_run:
+                return draw(*args, **kwargs)
+            with _logged("fragment", st.session_state.get(_PAGE_KEY, ""), draw.__name__):
+                return draw(*args, **kwargs)
+
+        return st.fragment(logged, run_every=run_every)
+
+    return decorate(func) if func is not None else decorate
 
 
 def time_pages(query: dict[str, str], repeats: int = 5) -> dict[str, float]:
