@@ -77,6 +77,7 @@ class ScriptRun:
     started: float
     ended: float | None = None
     outcome: str = "running"  # then a FINISHED value
+    drawn: int = 0  # delta messages it sent (a fragment's rerun asked for after its fragment went draws none)
 
     @property
     def is_fragment(self) -> bool:
@@ -415,6 +416,8 @@ class Student:
 
     def _delta(self, message: ForwardMsg) -> None:
         delta = message.delta
+        if self.runs:
+            self.runs[-1].drawn += 1
         path = tuple(message.metadata.delta_path)
         self._touched.add(path)
         if delta.WhichOneof("type") != "new_element":

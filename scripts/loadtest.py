@@ -1,36 +1,43 @@
-"""Classroom load test: N browser users against one `streamlit run app.py`, then all of them train one model.
+"""Classroom load test: a class of simulated students against one `streamlit run app.py`, measured at the server.
 
-    .venv/bin/python scripts/loadtest.py [--users 30] [--json] [--strict]
+    .venv/bin/python scripts/loadtest.py --scenario follow|explore|stress|train --students N [--browsers K] [--json]
 
-What it does, in order:
+The students are `scripts/loadclient.py` clients: each speaks Streamlit's websocket protocol as a browser tab does
+(links, page switches, URL-bound controls, button clicks, fragment timers, cached messages, widget states) and
+times every request from the message it sends to the server's `script_finished`, for a few kilobytes and no
+rendering. `--browsers K` adds K real Chromium users (`scripts/loadbrowsers.py`) on the same link and pages, to
+show the simulated ones cause the same script runs.
 
-1. Starts `streamlit run app.py --server.headless true` on a free loopback port with a fresh, empty model cache
-   (`SEQ2SEQ_CACHE_DIR` in a temporary folder) and waits for `/_stcore/health`.
-2. Opens one headless Chromium (Debian's `/usr/bin/chromium`) with N browser contexts, one per user, started
-   over a short ramp. Each user opens the home page with a pretrained configuration in the link, then switches
-   through the pages with the sidebar navigation. A page switch is timed in the browser, from the click to the
-   moment the app's script state is `notRunning` with no "Running..." icon while the new page's title is shown
-   (the signal `tests/browser/conftest.py::wait_for_app` uses).
-3. Every user opens the same small configuration that is not in `pretrained/` (a shared link), and all of them
-   click "Train this configuration" at the same moment. Each must end up seeing the trained model's
-   "Exact-sequence accuracy" metric.
-4. Meanwhile the server's resident memory (the streamlit process and its children, through psutil) is sampled every
-   0.2 s, and the cache folder is watched (inotify) for model saves: every training job that finishes writes
-   `<key>.keras` and then its `<key>.json` sidecar, atomically renamed into place, and nothing else writes into
-   a fresh cache folder. The number of sidecar writes is the number of training jobs. After the last user has
-   the model, the watch goes on for a grace period as long as the training took, so that a duplicate job
-   queued behind the first one would be seen too.
+The scenarios:
 
-5. The app writes one line per script run (`SEQ2SEQ_RUN_LOG`, see `explorer.ui.runtime.timed_run`): the
-   page, the run's wall time and its thread's CPU time. Those of the browsing phase are reported beside the
-   browser-timed switches, to tell the server's share from the browsers' (which share this machine's cores).
+- `follow`: a class following the teacher. Every student opens the same lesson link, then goes through the
+  lesson's steps (switch to a page, type a new input sequence, change the beam width), one action every 10 s on
+  average (exponential pauses), each at their own pace.
+- `explore`: a class exploring on its own: random shipped configurations (a fresh link, as a student would paste
+  one), random pages and inputs, one action every 10 s on average.
+- `stress`: `explore` with one action every second on average.
+- `train`: every student opens the Train page of one configuration that is not shipped, all press "Train this
+  configuration" at the same moment, and wait for the model. Exactly one training job may run.
 
-Correctness checks (exit status 1 when one fails): exactly one training job, every user saw the trained model,
-no user ever saw an exception box (`data-testid="stException"`), and every user finished its journey.
-Targets (reported; exit status 2 only with --strict): p95 page switch <= 1 s, peak server RSS <= 1.5 GB.
+How the server is measured:
 
-With --json the last line of stdout is one JSON object with every figure. Note that on a small machine the
-browsers share the CPU with the server, so latencies include the client's own rendering under contention.
+1. It runs alone on one core (CPU affinity, `--server-core`), the students and browsers on the others, with a
+   fresh, empty model cache. Its resident memory and CPU time (the process and its children) are sampled from
+   outside every 0.2 s (psutil).
+2. The app writes one line per script run, fragment reruns included (`SEQ2SEQ_RUN_LOG`, see
+   `explorer.ui.runtime`): page, session, outcome, wall and CPU time. The students' own record of runs is checked
+   against it: each student must have seen exactly the runs the server logged for its session.
+3. Cold start: from launching the process to the first page with a shipped model drawn (the lesson link, asked
+   for as soon as the server answers its health check). The class arrives after that, spread over `--ramp`
+   seconds.
+4. Training jobs are counted by watching the cache folder (each finished job renames one sidecar into it).
+
+Correctness checks (exit status 1 when one fails): no errors (exception boxes, timeouts, closed connections),
+every student saw exactly its logged runs, and in `train`, exactly one training job and every student and
+browser got the model. Targets (reported; exit status 2 only with --strict): p95 <= 300 ms for 30 students
+following the teacher, p95 <= 1 s at every size, peak RSS <= 1 GB, cold start <= 8 s.
+
+With --json the last line of stdout is one JSON object with every figure.
 """
 
 from __future__ import annotations
@@ -41,6 +48,7 @@ import contextlib
 import ctypes
 import ctypes.util
 import json
+import math
 import os
 import random
 import re
@@ -56,6 +64,7 @@ import tempfile
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -64,10 +73,16 @@ from typing import Any
 
 import psutil
 
-from explorer.ui.pages import PAGES, page_entry
-
 ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM = Path("/usr/bin/chromium")
+sys.path[:0] = [p for p in (str(ROOT), str(Path(__file__).parent)) if p not in sys.path]
+
+from loadclient import Student, StudentError  # noqa: E402
+
+from explorer.presets import default_config, pairs  # noqa: E402  (after the path is set)
+from explorer.tasks import TASKS  # noqa: E402
+from explorer.ui.pages import PAGES, page_entry  # noqa: E402
+from explorer.urlstate import params_from_config  # noqa: E402
+
 CHROMIUM_ARGS = [
     "--no-sandbox",  # needed when running as root
     "--disable-gpu",
@@ -82,83 +97,47 @@ CHROMIUM_ARGS = [
     "--disable-backgrounding-occluded-windows",
 ]
 SERVER_START_TIMEOUT_S = 120
+SCENARIOS = ("follow", "explore", "stress", "train")
 
-# A pretrained attention model, so that every page has something to show (as in tests/browser/test_pages.py).
-PRETRAINED_QUERY = "task=copy-first-k&arch=bahdanau"
+# The lesson: the landing configuration of the attention pages, shipped pretrained.
+LESSON = default_config("copy-first-k", "bahdanau")
 # A small configuration that is not shipped in pretrained/: with a fresh cache folder it must really train.
-TRAIN_QUERY = "task=reverse&arch=teacher-forcing&units=8&ep=1&bs=64"
-
-# The page registry names every page, its navigation label and its heading. The users visit every page in
-# navigation order, starting after the landing page (opened by link) and ending back on it.
-LANDING = next(page for page in PAGES if page.is_default)
-DEFAULT_PAGES = [page.name for page in PAGES if page is not LANDING] + [LANDING.name]
-# The page with the "Train this configuration" button.
-TRAIN_PAGE = page_entry("train")
-
-TARGET_P95_S = 1.0
-TARGET_PEAK_RSS_MB = 1536.0
-
-APP_IDLE = '[data-testid="stApp"][data-test-script-state="notRunning"]'
-APP_CONNECTED = '[data-testid="stApp"][data-test-connection-state="CONNECTED"]'
-RUNNING_ICON = '[data-testid="stStatusWidget"] [data-testid="stStatusWidgetRunningIcon"]'
-EXCEPTION = '[data-testid="stException"]'
-ACCURACY_LABEL = "Exact-sequence accuracy"
-PERCENT = re.compile(r"^\d+(\.\d+)?%$")
-
-# Installed in every page before the app's own scripts. It records, in the page's own clock:
-#  - every click (__clickEpoch, Date.now() so that clicks in different pages compare),
-#  - every transition to "ready" (script state notRunning and no running icon) with the h1 shown at that moment,
-#  - every exception box that ever appeared, even one that went away again.
-INIT_JS = """
-(() => {
-  const IDLE = __IDLE__, RUNNING = __RUNNING__, EXC = __EXCEPTION__;
-  window.__stRunStateChanges = 0;
-  window.__ready = false;
-  window.__readyTimes = [];
-  window.__readyTitles = [];
-  window.__clickAt = null;
-  window.__clickEpoch = null;
-  window.__exceptions = [];
-  const check = () => {
-    const ready = !!document.querySelector(IDLE) && !document.querySelector(RUNNING);
-    if (ready) {
-      // A new entry when the app becomes ready, and also when the title changes while it stays ready: a
-      // short rerun can start and finish between two observer callbacks, and stale elements of the previous
-      // page can outlive the state change by a render. Either way the entry is stamped when the new title shows.
-      const h1 = document.querySelector('[data-testid="stMain"] h1');
-      const title = h1 ? h1.textContent.trim() : "";
-      const last = window.__readyTitles.length - 1;
-      if (!window.__ready || last < 0 || window.__readyTitles[last] !== title) {
-        window.__readyTimes.push(performance.now());
-        window.__readyTitles.push(title);
-      }
-    }
-    window.__ready = ready;
-    for (const box of document.querySelectorAll(EXC)) {
-      if (!box.__loadtestSeen) {
-        box.__loadtestSeen = true;
-        window.__exceptions.push({page: location.pathname, text: (box.textContent || "").slice(0, 500)});
-      }
-    }
-  };
-  new MutationObserver((records) => {
-    for (const r of records) {
-      if (r.type === "attributes") window.__stRunStateChanges += 1;
-    }
-    check();
-  }).observe(document, {subtree: true, childList: true, attributes: true,
-                        attributeFilter: ["data-test-script-state"]});
-  document.addEventListener("click", () => {
-    window.__clickAt = performance.now();
-    window.__clickEpoch = Date.now();
-  }, true);
-})();
-"""
-INIT_JS = (
-    INIT_JS.replace("__IDLE__", json.dumps(APP_IDLE))
-    .replace("__RUNNING__", json.dumps(RUNNING_ICON))
-    .replace("__EXCEPTION__", json.dumps(EXCEPTION))
+TRAIN_CONFIG = default_config("reverse", "teacher-forcing", units=8, epochs=1, batch_size=64)
+TRAIN_LABEL = "Train this configuration"
+MODEL_METRIC = "Exact-sequence accuracy"
+# The teacher's steps, which every following student takes in order: ("page", page name) or ("query", parameter).
+LESSON_STEPS: tuple[tuple[str, str], ...] = (
+    ("page", "attention"),
+    ("query", "seq"),
+    ("page", "states"),
+    ("query", "seq"),
+    ("page", "decoding"),
+    ("query", "beam"),
+    ("page", "graph"),
+    ("query", "seq"),
+    ("page", "train"),
+    ("page", "home"),
 )
+# Pages with a typed input sequence (`seq` in the link); the beam width (`beam`) is the Decoding page's.
+SEQUENCE_PAGES = ("graph", "states", "attention", "decoding")
+BEAM_WIDTHS = ("1", "2", "3", "4", "5", "8")
+
+TARGET_FOLLOW_30_P95_MS = 300.0
+TARGET_P95_MS = 1000.0
+TARGET_PEAK_RSS_MB = 1024.0
+TARGET_COLD_START_S = 8.0
+
+
+def link(config, page: str = "home") -> str:
+    """The link a teacher shares: the page's path and the configuration's full URL state."""
+    return f"/{page_entry(page).url_path}?{urllib.parse.urlencode(params_from_config(config))}"
+
+
+def random_sequence(config, rng: random.Random) -> str | None:
+    """A valid input for a token task (values 1 .. cardinality - 1), or None for a real-valued one."""
+    if TASKS[config.task.name].values != "tokens":
+        return None
+    return ", ".join(str(rng.randint(1, config.task.cardinality - 1)) for _ in range(config.task.input_length))
 
 
 # -- the server ------------------------------------------------------------------------------------------------
@@ -184,6 +163,7 @@ class Server:
     process: subprocess.Popen
     cache_dir: Path
     log_path: Path
+    launched: float  # time.perf_counter() when the process was started
 
     def log_text(self) -> str:
         try:
@@ -213,8 +193,10 @@ def streamlit_server(
     timeout_s: float = SERVER_START_TIMEOUT_S,
     extra_args: list[str] | None = None,
     extra_env: dict[str, str] | None = None,
+    cores: set[int] | None = None,
 ) -> Iterator[Server]:
-    """`streamlit run app.py` on a free loopback port with `SEQ2SEQ_CACHE_DIR=cache_dir`; yields once healthy.
+    """`streamlit run app.py` on a free loopback port with `SEQ2SEQ_CACHE_DIR=cache_dir`, on `cores` only when
+    given (CPU affinity, inherited by every thread and child); yields once healthy.
 
     Raises RuntimeError with the server's output when it exits or is not healthy within `timeout_s`."""
     port = free_port()
@@ -230,7 +212,9 @@ def streamlit_server(
         "--server.fileWatcherType", "none",  # others may edit the tree meanwhile: no "Source file changed"
         *(extra_args or []),
     ]  # fmt: skip
+    pin = (lambda: os.sched_setaffinity(0, cores)) if cores else None
     with open(log_path, "wb") as log:
+        launched = time.perf_counter()
         process = subprocess.Popen(
             command,
             cwd=ROOT,
@@ -239,8 +223,9 @@ def streamlit_server(
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             start_new_session=True,  # its own process group, so that all of it can be ended
+            preexec_fn=pin,
         )
-    server = Server(url, process, cache_dir, log_path)
+    server = Server(url, process, cache_dir, log_path, launched)
     try:
         deadline = time.monotonic() + timeout_s
         while health(url) != "ok":
@@ -248,34 +233,47 @@ def streamlit_server(
                 raise RuntimeError(f"streamlit exited with code {process.returncode}:\n{server.log_text()[-4000:]}")
             if time.monotonic() > deadline:
                 raise RuntimeError(f"streamlit not healthy after {timeout_s:.0f} s:\n{server.log_text()[-4000:]}")
-            time.sleep(0.25)
+            time.sleep(0.05)
         yield server
     finally:
         stop_process_group(process)
 
 
-# -- memory ----------------------------------------------------------------------------------------------------
+# -- sampling the server from outside --------------------------------------------------------------------------
+
+
+def _tree(pid: int) -> list[psutil.Process]:
+    try:
+        root = psutil.Process(pid)
+        return [root, *root.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return []
 
 
 def tree_rss_mb(pid: int) -> float:
     """Resident memory of `pid` and all its descendants, in MB (MiB); 0 when the process is gone."""
-    try:
-        root = psutil.Process(pid)
-        processes = [root, *root.children(recursive=True)]
-    except psutil.NoSuchProcess:
-        return 0.0
     total = 0
-    for process in processes:
+    for process in _tree(pid):
         with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):  # it ended while we counted
             total += process.memory_info().rss
     return total / 2**20
 
 
-class RssSampler(threading.Thread):
+def tree_cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) used so far by `pid` and its descendants."""
+    total = 0.0
+    for process in _tree(pid):
+        with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
+            times = process.cpu_times()
+            total += times.user + times.system
+    return total
+
+
+class Sampler(threading.Thread):
     """Samples the server's tree RSS every `interval_s` until stopped; keeps the peak and the last value."""
 
     def __init__(self, pid: int, interval_s: float = 0.2) -> None:
-        super().__init__(name="rss-sampler", daemon=True)
+        super().__init__(name="server-sampler", daemon=True)
         self.pid, self.interval_s = pid, interval_s
         self.peak_mb = 0.0
         self.last_mb = 0.0
@@ -299,7 +297,7 @@ class RssSampler(threading.Thread):
 # -- watching the cache folder for model saves ----------------------------------------------------------------
 
 SIDECAR = re.compile(r"^[0-9a-f]{16}\.json$")
-IN_MODIFY, IN_CLOSE_WRITE, IN_MOVED_TO, IN_CREATE = 0x2, 0x8, 0x80, 0x100
+IN_CLOSE_WRITE, IN_MOVED_TO, IN_CREATE = 0x8, 0x80, 0x100
 IN_NONBLOCK, IN_CLOEXEC = 0o4000, 0o2000000
 
 
@@ -307,20 +305,17 @@ class SaveWatcher(threading.Thread):
     """Counts the model saves into a folder: each finished training job renames one `<key>.json` sidecar into it.
 
     Uses inotify (every rename is seen, however close together); without it, polls the sidecars' inode and
-    mtime every 50 ms. `saves` lists (time, sidecar name); `starts` counts temporary weights files created
-    (a save that began).
+    mtime every 50 ms.
     """
 
     def __init__(self, directory: Path) -> None:
         super().__init__(name="save-watcher", daemon=True)
         self.directory = directory
         self.saves: list[tuple[float, str]] = []
-        self.starts = 0
         self.method = "inotify"
         self._halt = threading.Event()
         self._lock = threading.Lock()
         self._fd: int | None = None
-        self._libc = None
         try:
             libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
             fd = libc.inotify_init1(IN_NONBLOCK | IN_CLOEXEC)
@@ -329,7 +324,7 @@ class SaveWatcher(threading.Thread):
             if libc.inotify_add_watch(fd, os.fsencode(directory), IN_MOVED_TO | IN_CREATE | IN_CLOSE_WRITE) < 0:
                 os.close(fd)
                 raise OSError(ctypes.get_errno(), "inotify_add_watch")
-            self._fd, self._libc = fd, libc
+            self._fd = fd
         except (OSError, AttributeError):
             self.method = "polling"
 
@@ -368,9 +363,6 @@ class SaveWatcher(threading.Thread):
                     offset += header.size + length
                     if mask & IN_MOVED_TO and SIDECAR.match(name):
                         self._record(name)
-                    elif mask & IN_CREATE and name.startswith(".tmp-") and name.endswith(".keras"):
-                        with self._lock:
-                            self.starts += 1
         finally:
             os.close(self._fd)
 
@@ -393,485 +385,475 @@ class SaveWatcher(threading.Thread):
         self.join(timeout=5)
 
 
-# -- the users -------------------------------------------------------------------------------------------------
-
-
-@dataclass
-class UserResult:
-    index: int
-    initial_load_s: float | None = None
-    switches: list[dict[str, Any]] = field(default_factory=list)  # {"page", "seconds"}
-    click_epoch_ms: float | None = None
-    model_seen_at: float | None = None  # time.time() when the accuracy metric showed
-    accuracy: str | None = None
-    exceptions: list[dict[str, str]] = field(default_factory=list)
-    browse_error: str | None = None  # the page-switch phase failed; the user still takes part in the training
-    error: str | None = None
-    phase: str = "start"
-
-
-async def _wait_ready(page, timeout_ms: int) -> None:
-    """As conftest.wait_for_app: connected, script state notRunning, no running icon."""
-    await page.wait_for_selector(APP_CONNECTED, state="attached", timeout=timeout_ms)
-    await page.wait_for_selector(APP_IDLE, state="attached", timeout=timeout_ms)
-    await page.wait_for_selector(RUNNING_ICON, state="detached", timeout=timeout_ms)
-
-
-async def _first_ready_with_title(page, start: int, title: str, timeout_ms: int) -> float:
-    """performance.now() of the first ready transition at index >= start whose h1 is `title` (waits for it)."""
-    predicate = f"window.__readyTitles.slice({start}).some((t) => t.startsWith({json.dumps(title)}))"
-    await page.wait_for_function(predicate, timeout=timeout_ms)
-    times, titles = await page.evaluate("[window.__readyTimes, window.__readyTitles]")
-    for when, shown in zip(times[start:], titles[start:], strict=True):
-        if shown.startswith(title):
-            return float(when)
-    raise AssertionError("ready transition vanished")  # cannot happen: the predicate held
-
-
-async def _switch(page, name: str, timeout_ms: int) -> float:
-    """Click the sidebar link to page `name`; return seconds from the click until that page was ready."""
-    entry = page_entry(name)
-    label, title = entry.title, entry.heading
-    start = await page.evaluate("window.__readyTimes.length")
-    link = page.get_by_test_id("stSidebarNav").get_by_text(label, exact=True)
-    await link.click(timeout=timeout_ms)
-    clicked = await page.evaluate("window.__clickAt")
-    ready_at = await _first_ready_with_title(page, start, title, timeout_ms)
-    await _wait_ready(page, timeout_ms)  # and it is still ready (nothing rerun since)
-    heading = page.get_by_test_id("stMain").locator("h1").first
-    text = (await heading.text_content(timeout=timeout_ms) or "").strip()
-    if not text.startswith(title):
-        raise AssertionError(f"after clicking {label!r} the page shows {text!r}, not {title!r}")
-    return max(0.0, (ready_at - float(clicked)) / 1000)
-
-
-async def _collect_exceptions(page, result: UserResult) -> None:
-    """Add the exception boxes this document has seen (call before leaving it: a new document starts afresh)."""
-    with contextlib.suppress(Exception):
-        result.exceptions.extend(await page.evaluate("window.__exceptions || []"))
+# -- the class -------------------------------------------------------------------------------------------------
 
 
 @dataclass
 class Plan:
-    users: int = 30
-    pages: list[str] = field(default_factory=lambda: list(DEFAULT_PAGES))
-    rounds: int = 1
-    ramp_s: float = 5.0
-    think_s: float = 1.0
-    pretrained_query: str = PRETRAINED_QUERY
-    train_query: str = TRAIN_QUERY
-    timeout_s: float = 240.0
-    train_timeout_s: float = 600.0
-    # True: after clicking Train every user stays on the Train page and watches the live progress (the worst
-    # case for the server). False: every user goes to the home page and comes back to the Train page every
-    # `poll_s` seconds until the model is there ("you can keep exploring other pages meanwhile").
-    watch_training: bool = True
-    poll_s: float = 3.0
-    grace_min_s: float = 3.0
-    grace_max_s: float = 60.0
-    viewport: tuple[int, int] = (1400, 900)
+    scenario: str = "follow"
+    students: int = 30
+    browsers: int = 0
+    actions: int = 10  # per student, after opening the link (follow, explore, stress)
+    think_s: float | None = None  # mean pause between actions; None: the scenario's (10 s, or 1 s for stress)
+    ramp_s: float = 10.0  # the class arrives spread over this many seconds
+    timeout_s: float = 120.0  # one request's answer, or the trained model in `train`
     seed: int = 1
+    server_core: int | None = 0  # None: no pinning
+
+    @property
+    def mean_think_s(self) -> float:
+        return self.think_s if self.think_s is not None else (1.0 if self.scenario == "stress" else 10.0)
 
 
-async def _drive(url: str, plan: Plan, log: Callable[[str], None]) -> dict[str, Any]:
-    from playwright.async_api import async_playwright, expect
+@dataclass
+class Outcome:
+    """What the class did and saw, for the report."""
 
-    rng = random.Random(plan.seed)
-    timeout_ms = int(plan.timeout_s * 1000)
-    train_timeout_ms = int(plan.train_timeout_s * 1000)
-    results = [UserResult(i) for i in range(plan.users)]
-    phase_times: dict[str, float] = {}
-
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
-        try:
-            pages = []
-            for _ in range(plan.users):
-                context = await browser.new_context(viewport={"width": plan.viewport[0], "height": plan.viewport[1]})
-                context.set_default_timeout(timeout_ms)
-                context.set_default_navigation_timeout(timeout_ms)
-                await context.add_init_script(INIT_JS)
-                pages.append(await context.new_page())
-
-            async def browse(result: UserResult, page, delay: float, thinks: list[float]) -> None:
-                try:
-                    result.phase = "initial load"
-                    await asyncio.sleep(delay)
-                    started = time.perf_counter()
-                    await page.goto(f"{url}/?{plan.pretrained_query}")
-                    await _first_ready_with_title(page, 0, LANDING.heading, timeout_ms)
-                    await _wait_ready(page, timeout_ms)
-                    result.initial_load_s = time.perf_counter() - started
-                    for _ in range(plan.rounds):
-                        for name, think in zip(plan.pages, thinks, strict=False):
-                            await asyncio.sleep(think)
-                            result.phase = f"switch to {name}"
-                            seconds = await _switch(page, name, timeout_ms)
-                            result.switches.append({"page": name, "seconds": seconds})
-                    result.phase = "browsed"
-                except Exception as error:
-                    result.browse_error = f"{result.phase}: {type(error).__name__}: {str(error).splitlines()[0][:300]}"
-                await _collect_exceptions(page, result)
-
-            log(f"phase 1: {plan.users} users browse {len(plan.pages)} page(s) x {plan.rounds} round(s)")
-            started = time.perf_counter()
-            phase_times["browse_started_epoch"] = time.time()
-            await asyncio.gather(
-                *(
-                    browse(
-                        result,
-                        page,
-                        rng.uniform(0, plan.ramp_s),
-                        [rng.uniform(0.5, 1.5) * plan.think_s for _ in range(len(plan.pages))],
-                    )
-                    for result, page in zip(results, pages, strict=True)
-                )
-            )
-            phase_times["browse_s"] = time.perf_counter() - started
-            phase_times["browse_ended_epoch"] = time.time()
-
-            async def open_untrained(result: UserResult, page) -> None:
-                if result.error:
-                    return
-                try:
-                    result.phase = "open the untrained configuration"
-                    await page.goto(f"{url}/{TRAIN_PAGE.url_path}?{plan.train_query}")
-                    await _first_ready_with_title(page, 0, TRAIN_PAGE.heading, timeout_ms)
-                    await _wait_ready(page, timeout_ms)
-                    main = page.get_by_test_id("stMain")
-                    await expect(main.get_by_role("button", name="Train this configuration")).to_be_visible(
-                        timeout=timeout_ms
-                    )
-                    accuracy = main.get_by_test_id("stMetric").filter(has_text=ACCURACY_LABEL)
-                    if await accuracy.count():
-                        raise AssertionError("the configuration already has a model before anyone trained it")
-                    result.phase = "ready to train"
-                except Exception as error:
-                    result.error = f"{result.phase}: {type(error).__name__}: {str(error).splitlines()[0][:300]}"
-
-            log("phase 2: every user opens the same untrained configuration")
-            await asyncio.gather(*(open_untrained(r, p) for r, p in zip(results, pages, strict=True)))
-
-            async def click_train(result: UserResult, page) -> None:
-                if result.error:
-                    return
-                try:
-                    result.phase = "click Train"
-                    button = page.get_by_test_id("stMain").get_by_role("button", name="Train this configuration")
-                    await button.click(timeout=timeout_ms)
-                    result.click_epoch_ms = await page.evaluate("window.__clickEpoch")
-                except Exception as error:
-                    result.error = f"{result.phase}: {type(error).__name__}: {str(error).splitlines()[0][:300]}"
-
-            async def wait_model(result: UserResult, page) -> None:
-                if result.error:
-                    return
-                try:
-                    main = page.get_by_test_id("stMain")
-                    accuracy = main.get_by_test_id("stMetric").filter(has_text=ACCURACY_LABEL)
-                    if plan.watch_training:
-                        result.phase = "watch the training"
-                        await expect(accuracy).to_be_visible(timeout=train_timeout_ms)
-                    else:
-                        result.phase = "wait for the click to take"
-                        train_button = main.get_by_role("button", name="Train this configuration")
-                        await expect(train_button).to_have_count(0, timeout=timeout_ms)
-                        result.phase = "explore other pages meanwhile"
-                        deadline = time.monotonic() + plan.train_timeout_s
-                        while True:
-                            await _switch(page, LANDING.name, timeout_ms)
-                            await asyncio.sleep(plan.poll_s)
-                            await _switch(page, TRAIN_PAGE.name, timeout_ms)
-                            if await accuracy.count():
-                                break
-                            if time.monotonic() > deadline:
-                                raise TimeoutError(f"no trained model after {plan.train_timeout_s:.0f} s")
-                    result.model_seen_at = time.time()
-                    result.phase = "read the trained model's accuracy"
-                    await _wait_ready(page, timeout_ms)
-                    value = (await accuracy.get_by_test_id("stMetricValue").text_content() or "").strip()
-                    if not PERCENT.match(value):
-                        raise AssertionError(f"the accuracy metric reads {value!r}")
-                    result.accuracy = value
-                    result.phase = "done"
-                except Exception as error:
-                    result.error = f"{result.phase}: {type(error).__name__}: {str(error).splitlines()[0][:300]}"
-
-            ready = sum(1 for r in results if not r.error)
-            log(f"phase 3: {ready} user(s) click 'Train this configuration' at once")
-            clicks_started = time.time()
-            await asyncio.gather(*(click_train(r, p) for r, p in zip(results, pages, strict=True)))
-            phase_times["clicks_started"] = clicks_started
-            await asyncio.gather(*(wait_model(r, p) for r, p in zip(results, pages, strict=True)))
-            phase_times["models_seen"] = time.time()
-
-            for result, page in zip(results, pages, strict=True):
-                await _collect_exceptions(page, result)
-            return {"results": results, "phase_times": phase_times}
-        finally:
-            await browser.close()
+    students: list[Student] = field(default_factory=list)  # every tab a student opened, closed ones included
+    got_model: int = 0
+    browser_users: list[Any] = field(default_factory=list)
+    phase_started: float = 0.0  # time.time() when the class started arriving
+    phase_ended: float = 0.0
+    clicked_at: float | None = None  # time.time() when the class pressed Train
 
 
-def _stats(values: list[float]) -> dict[str, float | None]:
-    """Count, median, 95th percentile (linear interpolation between the closest ranks), max and mean."""
-    if not values:
-        return {"count": 0, "p50": None, "p95": None, "max": None, "mean": None}
-    # statistics.quantiles needs two values; "inclusive" treats them as the whole population, as numpy does.
-    cuts = statistics.quantiles(values, n=100, method="inclusive") if len(values) > 1 else [values[0]] * 99
-    return {
-        "count": len(values),
-        "p50": cuts[49],
-        "p95": cuts[94],
-        "max": max(values),
-        "mean": statistics.fmean(values),
-    }
+async def _think(rng: random.Random, mean_s: float) -> None:
+    await asyncio.sleep(rng.expovariate(1 / mean_s) if mean_s > 0 else 0)
 
 
-def _run_in_thread(coroutine_factory: Callable[[], Any]) -> Any:
-    """asyncio.run in a fresh thread, so it also works where the caller's thread has an event loop (pytest)."""
-    box: dict[str, Any] = {}
-
-    def target() -> None:
-        try:
-            box["value"] = asyncio.run(coroutine_factory())
-        except BaseException as error:
-            box["error"] = error
-
-    thread = threading.Thread(target=target, name="loadtest-driver", daemon=True)
-    thread.start()
-    thread.join()
-    if "error" in box:
-        raise box["error"]
-    return box["value"]
-
-
-def run_loadtest(plan: Plan | None = None, log: Callable[[str], None] | None = None) -> dict[str, Any]:
-    """Start the server, drive the users, and return every figure plus `failures` (the correctness checks)."""
-    plan = plan or Plan()
-    if log is None:
-        origin = time.perf_counter()
-
-        def log(message: str) -> None:
-            print(f"[{time.perf_counter() - origin:6.1f} s] {message}", file=sys.stderr, flush=True)
-
-    known = [page.name for page in PAGES]
-    unknown = [name for name in plan.pages if name not in known]
-    if unknown:
-        raise ValueError(f"unknown page(s) {unknown}; known: {known}")
-    if not CHROMIUM.exists():
-        raise RuntimeError(f"{CHROMIUM} is missing: apt-get install chromium")
-
-    workdir = Path(tempfile.mkdtemp(prefix="seq2seq-loadtest-"))
-    cache_dir = workdir / "cache"
-    cache_dir.mkdir()
-    begun = time.perf_counter()
+async def _student(index: int, plan: Plan, url: str, outcome: Outcome, start: asyncio.Event | None) -> None:
+    """One student's journey in the plan's scenario; never raises (what went wrong is in its errors)."""
+    rng = random.Random(plan.seed * 100_003 + index)
+    await asyncio.sleep(rng.uniform(0, plan.ramp_s))
+    config = LESSON if plan.scenario != "train" else TRAIN_CONFIG
+    first = link(config, "train" if plan.scenario == "train" else "home")
+    student = Student(url, f"student {index}", timeout_s=plan.timeout_s)
+    outcome.students.append(student)
     try:
-        watcher = SaveWatcher(cache_dir)
-        watcher.start()
-        log(f"starting streamlit (fresh cache {cache_dir}) ...")
-        run_log = workdir / "script-runs.jsonl"  # one line per script run, written by the app (timed_run)
-        with streamlit_server(cache_dir, workdir / "server.log", extra_env={"SEQ2SEQ_RUN_LOG": str(run_log)}) as server:
-            started_s = time.perf_counter() - begun
-            sampler = RssSampler(server.process.pid)
-            sampler.start()
-            log(f"server healthy at {server.url} after {started_s:.1f} s, RSS {tree_rss_mb(server.process.pid):.0f} MB")
-            try:
-                driven = _run_in_thread(lambda: _drive(server.url, plan, log))
-                results: list[UserResult] = driven["results"]
-                phase_times = driven["phase_times"]
-                # A duplicate job queued behind the first would start once it ended: keep watching that long.
-                train_seconds = None
-                sidecars = sorted(cache_dir.glob("*.json"))
-                for path in sidecars:
-                    with contextlib.suppress(OSError, ValueError):
-                        value = json.loads(path.read_text("utf-8")).get("train_seconds")
-                        if isinstance(value, (int, float)):
-                            train_seconds = max(train_seconds or 0.0, float(value))
-                grace = min(plan.grace_max_s, max(plan.grace_min_s, 1.5 * (train_seconds or 0.0) + 2.0))
-                log(f"all users done; watching the cache folder {grace:.1f} s more for duplicate training jobs")
-                time.sleep(grace)
-            finally:
-                sampler.stop()
-            server_log = server.log_text()
-        watcher.stop()
-        sidecars = sorted(p.name for p in cache_dir.glob("*.json"))
-        runs = read_script_runs(run_log, phase_times.get("browse_started_epoch"), phase_times.get("browse_ended_epoch"))
+        await student.open(first)
+        if plan.scenario == "train":
+            await _train(student, outcome, start)
+            return
+        steps = iter(LESSON_STEPS * (1 + plan.actions // len(LESSON_STEPS)))
+        for _ in range(plan.actions):
+            await _think(rng, plan.mean_think_s)
+            if plan.scenario == "follow":
+                student = await _take(student, next(steps), config, rng)
+            else:
+                student, config = await _explore(student, config, rng, url, plan, outcome)
+    except StudentError as error:
+        if str(error) not in student.errors:
+            student.errors.append(str(error))
     finally:
-        shutil.rmtree(workdir, ignore_errors=True)
-
-    switch_times = [s["seconds"] for r in results for s in r.switches]
-    per_page: dict[str, list[float]] = {}
-    for r in results:
-        for s in r.switches:
-            per_page.setdefault(s["page"], []).append(s["seconds"])
-    initial = [r.initial_load_s for r in results if r.initial_load_s is not None]
-    seen = [r.model_seen_at for r in results if r.model_seen_at is not None]
-    clicks = [r.click_epoch_ms for r in results if r.click_epoch_ms is not None]
-    exceptions = [{"user": r.index, **e} for r in results for e in r.exceptions]
-    errors = [{"user": r.index, "error": r.browse_error} for r in results if r.browse_error]
-    errors += [{"user": r.index, "error": r.error} for r in results if r.error]
-    users_with_model = sum(1 for r in results if r.accuracy is not None)
-    clicks_started = phase_times.get("clicks_started")
-    summary: dict[str, Any] = {
-        "users": plan.users,
-        "pages": plan.pages,
-        "rounds": plan.rounds,
-        "pretrained_query": plan.pretrained_query,
-        "train_query": plan.train_query,
-        "watch_training": plan.watch_training,
-        "server_start_s": round(started_s, 2),
-        "page_switch_s": {k: _round(v) for k, v in _stats(switch_times).items()},
-        "page_switch_by_page_s": {
-            name: {k: _round(v) for k, v in _stats(values).items()} for name, values in per_page.items()
-        },
-        # The server's own share: how long each script run took in the server while the users browsed, wall
-        # and CPU (the thread's CPU time; the rest is waiting, mostly for the GIL other sessions hold).
-        "server_script_run_s": {k: _round(v) for k, v in _stats([r["seconds"] for r in runs]).items()},
-        "server_script_cpu_s": {k: _round(v) for k, v in _stats([r["cpu_seconds"] for r in runs]).items()},
-        "server_script_run_by_page_s": {
-            name: {k: _round(v) for k, v in _stats([r["seconds"] for r in runs if r["page"] == name]).items()}
-            for name in sorted({r["page"] for r in runs})
-        },
-        "initial_load_s": {k: _round(v) for k, v in _stats(initial).items()},
-        "browse_phase_s": _round(phase_times.get("browse_s")),
-        "click_spread_s": _round((max(clicks) - min(clicks)) / 1000) if clicks else None,
-        "time_to_model_all_users_s": _round(max(seen) - clicks_started) if seen and clicks_started else None,
-        "time_to_model_first_user_s": _round(min(seen) - clicks_started) if seen and clicks_started else None,
-        "train_seconds_in_sidecar": _round(train_seconds),
-        "training_jobs": watcher.count,
-        "saves_started": watcher.starts,
-        "save_watch": watcher.method,
-        "models_in_cache": len(sidecars),
-        "users_with_model": users_with_model,
-        "accuracies": sorted({r.accuracy for r in results if r.accuracy}),
-        "exceptions": len(exceptions),
-        "exception_details": exceptions[:10],
-        "user_errors": errors[:10],
-        "user_error_count": len(errors),
-        "server_tracebacks": server_log.count("Traceback (most recent call last)"),
-        "server_log_tail": server_log[-2000:] if "Traceback" in server_log else "",
-        "peak_rss_mb": round(sampler.peak_mb, 1),
-        "final_rss_mb": round(sampler.last_mb, 1),
-        "rss_samples": sampler.samples,
-        "total_s": round(time.perf_counter() - begun, 1),
-    }
-    failures = []
-    if summary["training_jobs"] != 1:
-        failures.append(f"expected exactly 1 training job, saw {summary['training_jobs']} model save(s)")
-    if users_with_model != plan.users:
-        failures.append(f"{plan.users - users_with_model} of {plan.users} user(s) never saw the trained model")
-    if exceptions:
-        failures.append(f"{len(exceptions)} exception box(es) seen by users")
-    if errors:
-        failures.append(f"{len(errors)} user step(s) failed, first: {errors[0]['error']}")
-    summary["failures"] = failures
-    p95 = summary["page_switch_s"]["p95"]
-    summary["targets"] = {
-        "p95_page_switch_s": {"target": TARGET_P95_S, "value": p95, "met": p95 is not None and p95 <= TARGET_P95_S},
-        "peak_rss_mb": {
-            "target": TARGET_PEAK_RSS_MB,
-            "value": summary["peak_rss_mb"],
-            "met": summary["peak_rss_mb"] <= TARGET_PEAK_RSS_MB,
-        },
-    }
-    return summary
+        await student.close()
 
 
-def read_script_runs(path: Path, start: float | None, end: float | None) -> list[dict[str, Any]]:
-    """The app's script-run records (explorer.ui.runtime.timed_run) that ended within [start, end]."""
+async def _take(student: Student, step: tuple[str, str], config, rng: random.Random) -> Student:
+    action, what = step
+    if action == "page":
+        await student.switch_page(page_entry(what).url_path)
+    elif what == "seq":
+        sequence = random_sequence(config, rng)
+        if sequence is not None:
+            await student.set_query(seq=sequence)
+    elif what == "beam":
+        await student.set_query(beam=rng.choice(BEAM_WIDTHS))
+    return student
+
+
+async def _explore(student: Student, config, rng: random.Random, url: str, plan: Plan, outcome: Outcome):
+    """One random action: a new shipped configuration (a fresh link), another page, or a new input."""
+    roll = rng.random()
+    if roll < 0.2:
+        task, arch = rng.choice(pairs())
+        config = default_config(task, arch)
+        page = rng.choice([page.name for page in PAGES])
+        await student.close()
+        student = Student(url, student.name, timeout_s=plan.timeout_s)
+        outcome.students.append(student)
+        await student.open(link(config, page))
+    elif roll < 0.7:
+        await student.switch_page(rng.choice([page.url_path for page in PAGES]))
+    else:
+        current = next((page for page in PAGES if student.pages.get(page.url_path) == student.page_hash), None)
+        step = ("query", "beam" if current and current.name == "decoding" and rng.random() < 0.5 else "seq")
+        await _take(student, step, config, rng)
+    return student, config
+
+
+async def _train(student: Student, outcome: Outcome, start: asyncio.Event | None) -> None:
+    """Wait for the whole class, press Train together, and wait for the model."""
+    if start is not None:
+        await start.wait()
+    await student.click(TRAIN_LABEL)
+    await student.wait_for("metric", MODEL_METRIC)
+    await student.settle()
+    outcome.got_model += 1
+
+
+async def _release_when_arrived(outcome: Outcome, expected: int, start: asyncio.Event, browsers_ready) -> None:
+    """Let the class press Train once every student has the page open (and the browsers, when there are)."""
+    while True:
+        opened = sum(1 for s in outcome.students if s.requests and s.requests[0].outcome == "done")
+        failed = sum(1 for s in outcome.students if s.errors)
+        if opened + failed >= expected and browsers_ready():
+            break
+        await asyncio.sleep(0.1)
+    outcome.clicked_at = time.time()
+    start.set()
+
+
+async def _drive(url: str, plan: Plan, outcome: Outcome, log: Callable[[str], None]) -> None:
+    start = asyncio.Event() if plan.scenario == "train" else None
+    tasks = [asyncio.create_task(_student(i, plan, url, outcome, start)) for i in range(plan.students)]
+    browser_ready = asyncio.Event()
+    if plan.browsers:
+        from loadbrowsers import run_browser_users  # Playwright is needed only with browsers
+
+        pages = [what for action, what in LESSON_STEPS if action == "page"] if plan.scenario != "train" else []
+        browser_start = asyncio.Event()
+
+        async def browsers():
+            train = plan.scenario == "train"
+            first = link(TRAIN_CONFIG, "train") if train else link(LESSON)
+            users = await run_browser_users(
+                url,
+                plan.browsers,
+                first,
+                pages,
+                think_s=min(plan.mean_think_s, 3.0),
+                train_label=TRAIN_LABEL if train else None,
+                model_text=MODEL_METRIC if train else None,
+                start_event=browser_start,
+                ready_event=browser_ready,
+                timeout_s=plan.timeout_s,
+                log=log,
+            )
+            outcome.browser_users.extend(users)
+
+        tasks.append(asyncio.create_task(browsers()))
+    else:
+        browser_ready.set()
+    if start is not None:
+
+        async def release():
+            await _release_when_arrived(outcome, plan.students, start, browser_ready.is_set)
+            if plan.browsers:
+                browser_start.set()
+
+        tasks.append(asyncio.create_task(release()))
+    await asyncio.gather(*tasks)
+
+
+async def _cold_start(url: str, launched: float, timeout_s: float) -> tuple[float, Student]:
+    """Seconds from launching the server to the lesson link's first page drawn with its shipped model."""
+    probe = Student(url, "teacher", timeout_s=timeout_s)
+    await probe.open(link(LESSON))
+    cold = time.perf_counter() - launched
+    if probe.find("metric", MODEL_METRIC) is None and probe.find("heading") is None:
+        probe.errors.append("the first page drew neither a heading nor the model's accuracy")
+    await probe.close()
+    return cold, probe
+
+
+# -- the report ------------------------------------------------------------------------------------------------
+
+
+def read_runs(path: Path) -> list[dict[str, Any]]:
+    """The app's script-run records (explorer.ui.runtime)."""
     runs = []
     with contextlib.suppress(OSError):
         for line in path.read_text("utf-8").splitlines():
             with contextlib.suppress(ValueError):
-                record = json.loads(line)
-                if (start is None or record["at"] >= start) and (end is None or record["at"] <= end):
-                    runs.append(record)
+                runs.append(json.loads(line))
     return runs
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    """The q-th percentile (0-100) by the nearest-rank method, None for no values."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(q / 100 * len(ordered)) - 1)]
+
+
+def latency_stats(values: list[float]) -> dict[str, float | int | None]:
+    return {
+        "count": len(values),
+        "p50_ms": _round(percentile(values, 50), 1),
+        "p95_ms": _round(percentile(values, 95), 1),
+        "max_ms": _round(max(values) if values else None, 1),
+    }
 
 
 def _round(value: float | None, digits: int = 3) -> float | None:
     return None if value is None else round(value, digits)
 
 
+def check_runs(students: list[Student], runs: list[dict[str, Any]]) -> list[str]:
+    """Each student's runs against the server's log for its session; returns the mismatches.
+
+    Full runs must match in number. Fragment reruns may differ in one way only: a fragment timer that fires just
+    after a full run replaced its fragment asks for a rerun of a fragment that no longer exists, which Streamlit
+    answers with an empty run (new_session, then script_finished, no page code, so no log line; the same race
+    shows in real browsers, see streamlit/streamlit#9080). So the log's fragment reruns must lie between the
+    student's fragment runs that drew something and all of its fragment runs."""
+    logged: dict[str, list[dict[str, Any]]] = {}
+    for run in runs:
+        logged.setdefault(run.get("session") or "", []).append(run)
+    problems = []
+    for student in students:
+        if not student.session_id:
+            continue
+        theirs = logged.get(student.session_id, [])
+        ours = student.runs  # a run the student left before its end is in the server's log too
+        full = sum(1 for r in ours if not r.is_fragment)
+        fragments = sum(1 for r in ours if r.is_fragment)
+        drawing = sum(1 for r in ours if r.is_fragment and r.drawn)
+        logged_full = sum(1 for r in theirs if r["kind"] == "run")
+        logged_fragments = sum(1 for r in theirs if r["kind"] == "fragment")
+        if full != logged_full or not drawing <= logged_fragments <= fragments:
+            problems.append(
+                f"{student.name}: saw {full} full runs and {fragments} fragment reruns ({drawing} drawing), "
+                f"the server logged {logged_full} and {logged_fragments}"
+            )
+    return problems
+
+
+def fidelity(outcome: Outcome, runs: list[dict[str, Any]], scenario: str) -> dict[str, Any]:
+    """Simulated students beside real browsers, from the server's log for each group's sessions.
+
+    In `train` both take the same journey (open the Train page, press Train together, wait for the model), so
+    their full runs and fragment reruns per tab are compared. Otherwise the browsers only switch pages while the
+    students also change inputs, so full runs per page visit are compared (the student's from its own record
+    of which runs answered which request). Both ways, the server's CPU per run, by page.
+    """
+    groups = {
+        "simulated": {s.session_id for s in outcome.students if s.session_id and s.name != "teacher"},
+        "browser": {u.session_id for u in outcome.browser_users if u.session_id},
+    }
+    logged = {group: [run for run in runs if run.get("session") in sessions] for group, sessions in groups.items()}
+    result: dict[str, Any] = {}
+    if scenario == "train":
+        result["runs_per_tab"] = {
+            group: {
+                "full": _round(sum(1 for r in logged[group] if r["kind"] == "run") / len(sessions), 2),
+                "fragment": _round(sum(1 for r in logged[group] if r["kind"] == "fragment") / len(sessions), 2),
+            }
+            for group, sessions in groups.items()
+            if sessions
+        }
+    else:
+        answered = [
+            sum(1 for run in s.runs if not run.is_fragment and r.sent <= run.started and (run.ended or 0) <= r.ended)
+            for s in outcome.students
+            if s.name != "teacher"
+            for r in s.requests
+            if r.action in ("open", "page") and r.outcome == "done"
+        ]
+        visits = sum(1 + len(u.switches) for u in outcome.browser_users if u.session_id)
+        browser_runs = sum(1 for r in logged["browser"] if r["kind"] == "run")
+        result["full_runs_per_visit"] = {
+            "simulated": _round(statistics.mean(answered), 2) if answered else None,
+            "browser": _round(browser_runs / visits, 2) if visits else None,
+        }
+    by_page: dict[str, dict[str, Any]] = {}
+    for group, group_runs in logged.items():
+        for run in group_runs:
+            if run["kind"] == "run":
+                by_page.setdefault(run["page"], {}).setdefault(group, []).append(run["cpu_seconds"] * 1000)
+    result["cpu_ms_per_run_by_page"] = {
+        page: {group: {"runs": len(v), "p50_ms": _round(statistics.median(v), 1)} for group, v in entry.items()}
+        for page, entry in sorted(by_page.items())
+    }
+    return result
+
+
+def summarise(plan: Plan, outcome: Outcome, runs, sampler: Sampler, cpu_s: float, cold_s: float, jobs: int):
+    students = outcome.students
+    requests = [r for s in students for r in s.requests]
+    done = [r for r in requests if r.outcome == "done"]
+    actions = [r.latency_ms for r in done if r.action != "auto"]
+    phase_runs = [r for r in runs if outcome.phase_started <= r.get("at", 0) <= outcome.phase_ended + 1]
+    errors = [f"{s.name}: {e}" for s in students for e in s.errors]
+    errors += [f"{s.name}: exception on the page: {text[:200]}" for s in students for text in s.exceptions]
+    for user in outcome.browser_users:
+        errors += [f"browser {user.name}: {e}" for e in user.errors]
+        errors += [f"browser {user.name}: exception box: {text[:200]}" for text in user.exceptions]
+    mismatches = check_runs(students, runs)
+    timed = len(done)
+    summary: dict[str, Any] = {
+        "scenario": plan.scenario,
+        "students": plan.students,
+        "browsers": plan.browsers,
+        "tabs": len(students),
+        "mean_think_s": plan.mean_think_s,
+        "requests": len(actions),
+        **{key: value for key, value in latency_stats(actions).items() if key != "count"},
+        "by_action": {
+            action: latency_stats([r.latency_ms for r in done if r.action == action])
+            for action in ("open", "page", "query", "click", "auto")
+            if any(r.action == action for r in done)
+        },
+        "superseded_or_absorbed": sum(1 for r in requests if r.outcome in ("superseded", "absorbed")),
+        "errors": len(errors),
+        "error_details": errors[:10],
+        "run_log_mismatches": mismatches[:10],
+        "script_runs": len(phase_runs),
+        "fragment_runs": sum(1 for r in phase_runs if r["kind"] == "fragment"),
+        "script_cpu_ms": latency_stats([r["cpu_seconds"] * 1000 for r in phase_runs]),
+        "server_cpu_s": _round(cpu_s, 2),
+        "cpu_ms_per_request": _round(cpu_s * 1000 / timed, 1) if timed else None,
+        "server_core_busy": _round(cpu_s / max(1e-9, outcome.phase_ended - outcome.phase_started), 3),
+        "duration_s": _round(outcome.phase_ended - outcome.phase_started, 1),
+        "peak_rss_mb": round(sampler.peak_mb, 1),
+        "final_rss_mb": round(sampler.last_mb, 1),
+        "cold_start_s": _round(cold_s, 2),
+        "training_jobs": jobs,
+        "students_with_model": outcome.got_model if plan.scenario == "train" else None,
+        "browsers_with_model": sum(1 for u in outcome.browser_users if u.got_model) if plan.browsers else None,
+        "kilobytes_received": round(sum(s.received_bytes for s in students) / 1024),
+        "server_core": plan.server_core,
+    }
+    if outcome.browser_users:
+        summary["browser_switch_ms"] = latency_stats([1000 * t for u in outcome.browser_users for _, t in u.switches])
+        summary["fidelity"] = fidelity(outcome, runs, plan.scenario)
+    failures = []
+    if errors:
+        failures.append(f"{len(errors)} error(s), first: {errors[0]}")
+    if mismatches:
+        failures.append(f"{len(mismatches)} student(s) saw other runs than the server logged: {mismatches[0]}")
+    if plan.scenario == "train":
+        if jobs != 1:
+            failures.append(f"expected exactly 1 training job, saw {jobs}")
+        if outcome.got_model != plan.students:
+            failures.append(f"{plan.students - outcome.got_model} of {plan.students} student(s) never got the model")
+        if plan.browsers and summary["browsers_with_model"] != plan.browsers:
+            failures.append(f"{plan.browsers - summary['browsers_with_model']} browser(s) never got the model")
+    elif jobs:
+        failures.append(f"{jobs} training job(s) ran in a scenario that trains nothing")
+    summary["failures"] = failures
+    p95 = summary["p95_ms"]
+    limit = TARGET_FOLLOW_30_P95_MS if plan.scenario == "follow" and plan.students <= 30 else TARGET_P95_MS
+    summary["targets"] = {
+        "p95_ms": {"target": limit, "value": p95, "met": p95 is not None and p95 <= limit},
+        "peak_rss_mb": {
+            "target": TARGET_PEAK_RSS_MB,
+            "value": summary["peak_rss_mb"],
+            "met": summary["peak_rss_mb"] <= TARGET_PEAK_RSS_MB,
+        },
+        "cold_start_s": {"target": TARGET_COLD_START_S, "value": summary["cold_start_s"], "met": cold_s <= 8.0},
+    }
+    return summary
+
+
+def run_loadtest(plan: Plan, log: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Start the server pinned to its core, bring in the class, and return every figure plus `failures`."""
+    if plan.scenario not in SCENARIOS:
+        raise ValueError(f"unknown scenario {plan.scenario!r}; choose from {', '.join(SCENARIOS)}")
+    if log is None:
+        origin = time.perf_counter()
+
+        def log(message: str) -> None:
+            print(f"[{time.perf_counter() - origin:6.1f} s] {message}", file=sys.stderr, flush=True)
+
+    cores = sorted(os.sched_getaffinity(0))
+    server_cores = client_cores = None
+    if plan.server_core is not None and len(cores) > 1 and plan.server_core in cores:
+        server_cores = {plan.server_core}
+        client_cores = set(cores) - server_cores
+        os.sched_setaffinity(0, client_cores)
+    else:
+        plan.server_core = None
+    workdir = Path(tempfile.mkdtemp(prefix="seq2seq-loadtest-"))
+    cache_dir = workdir / "cache"
+    cache_dir.mkdir()
+    run_log = workdir / "script-runs.jsonl"
+    outcome = Outcome()
+    try:
+        watcher = SaveWatcher(cache_dir)
+        watcher.start()
+        log(f"starting streamlit on core(s) {server_cores or cores}, clients on {client_cores or cores}")
+        env = {"SEQ2SEQ_RUN_LOG": str(run_log)}
+        with streamlit_server(cache_dir, workdir / "server.log", extra_env=env, cores=server_cores) as server:
+            sampler = Sampler(server.process.pid)
+            sampler.start()
+            try:
+                cold_s, teacher = asyncio.run(_cold_start(server.url, server.launched, plan.timeout_s))
+                log(f"cold start {cold_s:.1f} s; {plan.students} students arrive over {plan.ramp_s:.0f} s")
+                cpu_before = tree_cpu_s(server.process.pid)
+                outcome.phase_started = time.time()
+                asyncio.run(_drive(server.url, plan, outcome, log))
+                outcome.phase_ended = time.time()
+                cpu_s = tree_cpu_s(server.process.pid) - cpu_before
+                if plan.scenario == "train":  # a duplicate job queued behind the first would save after it
+                    time.sleep(3.0)
+                time.sleep(0.5)  # the last runs' log lines
+            finally:
+                sampler.stop()
+            server_log = server.log_text()
+        watcher.stop()
+        runs = read_runs(run_log)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+        if client_cores:
+            os.sched_setaffinity(0, set(cores))
+    outcome.students.insert(0, teacher)
+    summary = summarise(plan, outcome, runs, sampler, cpu_s, cold_s, watcher.count)
+    summary["server_tracebacks"] = server_log.count("Traceback (most recent call last)")
+    if summary["server_tracebacks"]:
+        summary["failures"].append("the server logged a traceback")
+        summary["server_log_tail"] = server_log[-3000:]
+    return summary
+
+
 def report(summary: dict[str, Any]) -> str:
-    """The figures in plain lines."""
-    switch = summary["page_switch_s"]
-    initial = summary["initial_load_s"]
-
-    def s(value: float | None) -> str:
-        return "–" if value is None else f"{value:.2f} s"
-
+    s = summary
     lines = [
-        f"users: {summary['users']}, pages: {', '.join(summary['pages'])} x {summary['rounds']} round(s); "
-        f"during training the users {'watch the live progress' if summary['watch_training'] else 'browse away'}",
-        f"page switch (pretrained {summary['pretrained_query']}, {switch['count']} switches): "
-        f"p50 {s(switch['p50'])}, p95 {s(switch['p95'])}, max {s(switch['max'])}",
-        f"first page load per user: p50 {s(initial['p50'])}, p95 {s(initial['p95'])}, max {s(initial['max'])}",
+        f"{s['scenario']}: {s['students']} students ({s['tabs']} tabs), {s['browsers']} browsers, "
+        f"{s['duration_s']} s, server on core {s['server_core']}",
+        f"  requests {s['requests']}: p50 {s['p50_ms']} ms, p95 {s['p95_ms']} ms, max {s['max_ms']} ms",
     ]
-    for name, stats in summary["page_switch_by_page_s"].items():
-        lines.append(f"  -> {name:<11} p50 {s(stats['p50'])}  p95 {s(stats['p95'])}  max {s(stats['max'])}")
-    run, cpu = summary["server_script_run_s"], summary["server_script_cpu_s"]
-    lines.append(
-        f"server script runs meanwhile ({run['count']}): p50 {s(run['p50'])}, p95 {s(run['p95'])}, "
-        f"max {s(run['max'])}; CPU p50 {s(cpu['p50'])}, p95 {s(cpu['p95'])} (the rest of a switch is the browsers)"
-    )
+    for action, stats in s["by_action"].items():
+        lines.append(f"    {action:6} {stats['count']:5}: p50 {stats['p50_ms']} ms, p95 {stats['p95_ms']} ms")
     lines += [
-        f"train clicks spread over {s(summary['click_spread_s'])}; "
-        f"first user had the model after {s(summary['time_to_model_first_user_s'])}, "
-        f"all users after {s(summary['time_to_model_all_users_s'])} "
-        f"(training itself {s(summary['train_seconds_in_sidecar'])})",
-        f"training jobs: {summary['training_jobs']} (saves started {summary['saves_started']}, "
-        f"models in cache {summary['models_in_cache']}, watched by {summary['save_watch']})",
-        f"users with the trained model: {summary['users_with_model']}/{summary['users']} "
-        f"(accuracy shown: {', '.join(summary['accuracies']) or '–'})",
-        f"exceptions seen: {summary['exceptions']}; user errors (timeouts ...): {summary['user_error_count']}; "
-        f"server tracebacks: {summary['server_tracebacks']}",
-        f"peak server RSS: {summary['peak_rss_mb']:.0f} MB (final {summary['final_rss_mb']:.0f} MB, "
-        f"{summary['rss_samples']} samples)",
+        f"  server: {s['script_runs']} script runs ({s['fragment_runs']} fragment reruns), "
+        f"{s['server_cpu_s']} s CPU, {s['cpu_ms_per_request']} ms CPU per request, core busy {s['server_core_busy']}",
+        f"  peak RSS {s['peak_rss_mb']} MB, cold start {s['cold_start_s']} s, training jobs {s['training_jobs']}",
+        f"  errors {s['errors']}" + (f": {s['error_details'][:3]}" if s["errors"] else ""),
     ]
-    for name, target in summary["targets"].items():
-        lines.append(f"target {name} <= {target['target']}: {'met' if target['met'] else 'MISSED'} ({target['value']})")
-    for detail in summary["exception_details"]:
-        lines.append(f"exception (user {detail['user']}, {detail.get('page')}): {detail.get('text', '')[:200]}")
-    for detail in summary["user_errors"]:
-        lines.append(f"user {detail['user']} error: {detail['error']}")
-    if summary["server_log_tail"]:
-        lines.append("server log tail:\n" + summary["server_log_tail"])
-    lines.append("RESULT: " + ("FAIL: " + "; ".join(summary["failures"]) if summary["failures"] else "PASS"))
-    lines.append(f"total {summary['total_s']:.0f} s")
+    if s.get("fidelity"):
+        lines.append(f"  browsers beside: {json.dumps(s['fidelity'])}")
+    lines += [f"  FAILED: {failure}" for failure in s["failures"]]
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--users", type=int, default=30, help="concurrent browser users (default 30)")
-    parser.add_argument("--pages", default=",".join(DEFAULT_PAGES), help="pages to switch through, in order")
-    parser.add_argument("--rounds", type=int, default=1, help="times each user goes through the pages")
-    parser.add_argument("--ramp", type=float, default=5.0, help="users start spread over this many seconds")
-    parser.add_argument("--think", type=float, default=1.0, help="mean pause between page switches (s)")
-    parser.add_argument("--train-query", default=TRAIN_QUERY, help="URL query of the configuration to train")
-    parser.add_argument(
-        "--away",
-        action="store_true",
-        help="after clicking Train, users go to the home page and come back every few seconds, instead of "
-        "watching the live progress on the Train page",
-    )
-    parser.add_argument("--train-timeout", type=float, default=600.0, help="how long users wait for the model (s)")
+    parser.add_argument("--scenario", choices=SCENARIOS, default="follow")
+    parser.add_argument("--students", type=int, default=30, help="simulated students (default 30)")
+    parser.add_argument("--browsers", type=int, default=0, help="real Chromium users beside them (default 0)")
+    parser.add_argument("--actions", type=int, default=10, help="actions per student after opening the link")
+    parser.add_argument("--think", type=float, default=None, help="mean pause between actions, s")
+    parser.add_argument("--ramp", type=float, default=10.0, help="the class arrives over this many seconds")
+    parser.add_argument("--timeout", type=float, default=120.0, help="longest wait for one answer, s")
+    parser.add_argument("--server-core", type=int, default=0, help="the core the server runs on (-1: no pinning)")
+    parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--json", action="store_true", help="print one JSON object as the last line of stdout")
     parser.add_argument("--strict", action="store_true", help="also fail (exit 2) when a target is missed")
     args = parser.parse_args(argv)
     plan = Plan(
-        users=args.users,
-        pages=[p.strip() for p in args.pages.split(",") if p.strip()],
-        rounds=args.rounds,
-        ramp_s=args.ramp,
+        scenario=args.scenario,
+        students=args.students,
+        browsers=args.browsers,
+        actions=args.actions,
         think_s=args.think,
-        train_query=args.train_query,
-        watch_training=not args.away,
-        train_timeout_s=args.train_timeout,
+        ramp_s=args.ramp,
+        timeout_s=args.timeout,
+        seed=args.seed,
+        server_core=None if args.server_core < 0 else args.server_core,
     )
-    # `timeout` or Ctrl-C: unwind normally, so that the server's process group is ended.
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # `timeout`: unwind, so the server is ended
     summary = run_loadtest(plan)
     print(report(summary), flush=True)
     if args.json:
