@@ -28,7 +28,7 @@ later one supersedes before its run finished (the server folds them into one run
 timed; a fragment timer that fires while a full run is due is absorbed into it. Every script run is recorded
 (`new_session` starts one, `script_finished` ends it), so a test can check the client saw exactly the runs the
 server logged (`explorer.ui.runtime`'s `SEQ2SEQ_RUN_LOG`). Exception boxes, a closed connection, a page not
-found and a request that times out are errors.
+found and a request that times out are errors; exception boxes the page shows are in `exceptions`.
 """
 
 from __future__ import annotations
@@ -133,7 +133,8 @@ class Student:
         self._timers: dict[str, asyncio.Task] = {}
         self._cache: dict[str, tuple[ForwardMsg, int]] = {}  # hash -> (message, full runs since last used)
         self._max_age = DEFAULT_CACHED_MESSAGE_AGE
-        self._touched: set[tuple[int, ...]] = set()
+        self._touched: set[tuple[int, ...]] = set()  # what the full run under way drew
+        self._run_touched: set[tuple[int, ...]] = set()  # what the run under way (full or fragment) drew
         self._changed = asyncio.Event()
 
     # ---- what the student does ---------------------------------------------------------------------------------
@@ -282,14 +283,21 @@ class Student:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._changed.wait(), min(remaining, 1.0))
 
-    def _settle(self, run: ScriptRun) -> None:
-        """A run finished: answer the requests it answers."""
-        if run.outcome == "rerun":
-            return  # the run that follows answers them
-        ok = run.outcome in ("finished", "fragment-finished")
+    def _settle(self, run: ScriptRun, next_fragments: tuple[str, ...] | None = None) -> None:
+        """A run finished: answer the requests it answers.
+
+        A run that ended early for a rerun leaves its requests to the next run, which `_new_run` passes in once
+        it starts: Streamlit also says "early for rerun" of a run that did finish when the next run started
+        before that status went out (`forward_msg_queue`), and a next run of other fragments answers none of
+        its requests, so they are answered by this one."""
+        if run.outcome == "rerun" and next_fragments is None:
+            return
+        ok = run.outcome in ("finished", "fragment-finished", "rerun")
         for request in self.requests:
             if request.outcome != "pending" or request.sent > run.started:
                 continue
+            if next_fragments is not None and (not next_fragments or request.fragment_id in next_fragments):
+                continue  # the next run answers it
             if run.is_fragment and request.fragment_id in run.fragment_ids:
                 request.outcome, request.ended = ("done" if ok else "error"), run.ended
             elif not run.is_fragment:
@@ -372,8 +380,11 @@ class Student:
                 for key in set(self._widgets) - self._drawn_widgets:
                     del self._widgets[key]
                 self._common_widgets &= self._drawn_widgets
-                self._age_cache()
+            elif run.outcome == "fragment-finished":  # what the fragments drew before and no longer draw
+                self._drop_stale(run.fragment_ids)
             self._settle(run)
+            if run.outcome == "finished":
+                self._age_cache()
         elif kind == "delta":
             self._delta(message)
         elif kind == "navigation":
@@ -384,13 +395,19 @@ class Student:
         elif kind == "auto_rerun":
             self._start_timer(message.auto_rerun.fragment_id, message.auto_rerun.interval)
         elif kind == "stop_auto_rerun":
-            self._stop_timers(message.stop_auto_rerun.fragment_id or None)
+            evicted = tuple(message.stop_auto_rerun.fragment_ids)  # fragments the server no longer has
+            for fragment_id in evicted:
+                self._stop_timers(fragment_id)
+            self._drop_stale(evicted)
         elif kind == "page_not_found":
             self.errors.append(f"page not found: {message.page_not_found.page_name}")
 
     def _new_run(self, message: ForwardMsg) -> None:
         session = message.new_session
         fragments = tuple(message.metadata.run.fragment_ids)
+        if self.runs and self.runs[-1].outcome == "rerun":
+            self._settle(self.runs[-1], next_fragments=fragments)
+        self._run_touched = set()
         self.runs.append(ScriptRun(fragments, self.clock()))
         self.session_id = session.initialize.session_id or self.session_id
         self.page_hash = session.page_script_hash or self.page_hash
@@ -402,6 +419,12 @@ class Student:
             self._touched = set()
             self._drawn_widgets = set()
 
+    def _drop_stale(self, fragment_ids: tuple[str, ...]) -> None:
+        """Forget the elements of `fragment_ids` that the run under way has not drawn."""
+        stale = [p for p, e in self.elements.items() if e.fragment_id in fragment_ids and p not in self._run_touched]
+        for path in stale:
+            del self.elements[path]
+
     def _age_cache(self) -> None:
         """After a full run: forget the cached messages no run used for `max_cached_message_age` full runs. Not
         while a request is pending: it promised the server the hashes it sent, and the server may still refer
@@ -409,7 +432,7 @@ class Student:
         if any(request.outcome == "pending" for request in self.requests):
             return
         for key, (cached, age) in list(self._cache.items()):
-            if age + 1 >= self._max_age:
+            if age + 1 > self._max_age:
                 del self._cache[key]
             else:
                 self._cache[key] = (cached, age + 1)
@@ -420,6 +443,7 @@ class Student:
             self.runs[-1].drawn += 1
         path = tuple(message.metadata.delta_path)
         self._touched.add(path)
+        self._run_touched.add(path)
         if delta.WhichOneof("type") != "new_element":
             return
         element = delta.new_element
