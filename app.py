@@ -13,7 +13,7 @@ from explorer.ui.figures import configure_charts
 from explorer.ui.pages import navigation_pages, page_at
 from explorer.ui.picker import picker
 from explorer.ui.presenter import presenter_controls, presenter_mode, presenting
-from explorer.ui.runtime import timed_run
+from explorer.ui.runtime import timed_run, warm_up
 
 st.set_page_config(page_title="Seq2Seq Explorer", page_icon="🔁", layout="wide")
 configure_charts()  # schema-checked under test (SEQ2SEQ_VALIDATE_CHARTS=1), sent unchecked when serving
@@ -25,3 +25,4 @@ with timed_run() as run:  # the whole run from here, in the load test's log
     presenter_mode()
     navigation.run()
     presenter_controls()
+warm_up()  # Keras, in the background once the first page is drawn: the landing page does without it

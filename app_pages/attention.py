@@ -2,17 +2,16 @@
 
 import streamlit as st
 
-from explorer.analysis import accuracy_by_length, alignment_score, length_choices
+from explorer.analysis import alignment_score, length_choices
 from explorer.architectures import ARCHITECTURES
-from explorer.decoding import greedy_decode
 from explorer.jobs import DONE
 from explorer.presets import attention_archs, baseline_arch, default_config, score_choices
 from explorer.tasks import get_task
 from explorer.ui.figures import chart_with_downloads, code_expander
 from explorer.ui.inputs import sequence_input, step_cursor
-from explorer.ui.models import lookup_job, per_model, require_model
+from explorer.ui.models import length_rows, lookup_job, require_model
 from explorer.ui.picker import current_config, use_config
-from explorer.ui.runtime import get_manager
+from explorer.ui.results import free_running
 from explorer.viz import (
     accuracy_by_length_chart,
     attention_bars_chart,
@@ -78,7 +77,7 @@ if label != current:
 bundle = require_model(config)
 task = get_task(config.task.name)
 source = sequence_input(config)
-trace = greedy_decode(bundle, source[None])
+trace = free_running(bundle, source[None])
 weights = trace.attention[0]
 ideal = task.ideal_alignment(config.task, source)
 step = step_cursor(weights.shape[0])
@@ -117,7 +116,6 @@ chart_with_downloads(
 )
 
 st.subheader("With and without attention as the input grows")
-manager = get_manager()
 baseline = baseline_arch(config.task.name)
 runs = {
     f"{config.model.arch} (attention)": default_config(config.task.name, config.model.arch, score=config.model.score)
@@ -125,13 +123,11 @@ runs = {
 if baseline is not None:
     runs = {f"{baseline} (no attention)": default_config(config.task.name, baseline), **runs}
 jobs = {name: lookup_job(run) for name, run in runs.items()}
-ready = {name: job.bundle for name, job in jobs.items() if job.state == DONE}
-if len(ready) < len(runs):
+if any(job.state != DONE for job in jobs.values()):
     st.caption("Both models are needed; train the missing one on the Train & Compare page.")
 else:
-    by_length = per_model("Decoding fresh examples at each length…", 32)(accuracy_by_length)
     lengths = length_choices(runs[next(iter(runs))])
-    rows = [{"run": name, **row} for name, model in ready.items() for row in by_length(model, list(lengths))]
+    rows = [{"run": name, **row} for name, job in jobs.items() for row in length_rows(job, lengths)]
     lengths_frame = length_frame(rows)
     chart_with_downloads(
         accuracy_by_length_chart(lengths_frame), lengths_frame, f"attention-length-{config.task.name}", key="lengths"

@@ -5,7 +5,6 @@ import pandas as pd
 import streamlit as st
 
 from explorer.analysis import find_divergence, first_divergence, position_accuracy
-from explorer.decoding import beam_search, greedy_decode, teacher_forced_decode
 from explorer.facts import Pattern
 from explorer.graphs import beam_dot
 from explorer.jobs import DONE
@@ -13,8 +12,9 @@ from explorer.presets import SHOWCASE_SCHEDULE, default_config, scheduled_config
 from explorer.tasks import get_task
 from explorer.ui.figures import chart_with_downloads, code_expander, dot_with_download
 from explorer.ui.inputs import format_sequence, sequence_input, set_sequence, step_cursor, url_choice
-from explorer.ui.models import UNFINISHED, lookup_job, per_model, require_model, start_training, watch_jobs
+from explorer.ui.models import UNFINISHED, lookup_job, model_job, per_model, require_model, start_training, watch_jobs
 from explorer.ui.picker import current_config
+from explorer.ui.results import beam, free_running, teacher_forced
 from explorer.viz import decode_steps_frame, history_frame, position_accuracy_chart, training_curves_chart
 
 st.title("Decoding")
@@ -34,8 +34,8 @@ if task.values != "tokens":
 bundle = require_model(config)
 source = sequence_input(config)
 targets = task.targets_for(config.task, source[None])
-forced = teacher_forced_decode(bundle, source[None], targets)
-free = greedy_decode(bundle, source[None])
+forced = teacher_forced(bundle, source[None], targets)
+free = free_running(bundle, source[None])
 step = step_cursor(targets.shape[1])
 table = decode_steps_frame(targets[0], forced, free)
 divergence = first_divergence(forced.tokens[0], free.tokens[0])
@@ -65,9 +65,14 @@ else:
 DIVERGENCE_TRIES = 1000
 
 
-def _search_divergence(bundle, config) -> None:
+def _search_divergence(config) -> None:
     """Button callback: put the first of many fresh inputs on which the decodes diverge in the box (it runs
-    before the page, so the box can still be changed), and leave what the search found for the page to say."""
+    before the page, so the box can still be changed), and leave what the search found for the page to say.
+    It is given the configuration, not the model: a session keeps a button's arguments, and with them the model,
+    for as long as it lives, which would hold the model past the memory budget."""
+    bundle = model_job(config).bundle
+    if bundle is None:
+        return
     seed = int(np.random.default_rng().integers(2**31))
     found = find_divergence(bundle, DIVERGENCE_TRIES, seed=seed)
     if found.source is not None:
@@ -80,7 +85,7 @@ if bundle.pattern is Pattern.RECURSIVE:
         f"Find an input where they diverge (searches {DIVERGENCE_TRIES:,})",
         key="find_divergence",
         on_click=_search_divergence,
-        args=(bundle, config),
+        args=(config,),
     )
     if "divergence_found" in st.session_state:
         tried, diverging = st.session_state.pop("divergence_found")
@@ -107,7 +112,7 @@ chart_with_downloads(
 
 st.subheader("Beam search")
 width = url_choice(st.select_slider, "Beam width", [1, 2, 3, 4, 5, 8], key="beam", default=3)
-result = beam_search(bundle, source, width=width)
+result = beam(bundle, source, width)
 best, score = result.sequences[0]
 greedy = free.tokens[0].tolist()
 dot_with_download(

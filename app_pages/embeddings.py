@@ -10,9 +10,10 @@ from explorer.presets import default_config, real_valued_task
 from explorer.tasks import get_task
 from explorer.ui.figures import chart_spec, chart_with_downloads, code_expander
 from explorer.ui.inputs import pick_point_on_select, sequence_input, url_choice, url_number
-from explorer.ui.models import model_job, per_model, require_model
+from explorer.ui.models import per_model, require_model
 from explorer.ui.picker import current_config, use_config
 from explorer.ui.presenter import figure_frame, figure_shown
+from explorer.ui.results import training_outputs
 from explorer.viz import projection_chart, series_chart, series_frame
 
 st.title("Autoencoder embeddings")
@@ -37,9 +38,8 @@ if ARCHITECTURES[config.model.arch].values != "real":
     st.stop()
 bundle = require_model(config)
 source = sequence_input(config)
-prediction = bundle.training_model.predict_on_batch(source[None, :, None])
+outputs = training_outputs(bundle, source[None, :, None])
 heads = bundle.heads
-outputs = prediction if isinstance(prediction, list) else [prediction]
 lines = {
     ("reconstruction" if head == "reconstruct" else "prediction (one step ahead)"): np.asarray(out)[0, :, 0]
     for head, out in zip(heads, outputs, strict=True)
@@ -106,5 +106,4 @@ cols[0].metric("Logistic regression on encoder vectors", f"{accuracy['encoder ve
 cols[1].metric("Same, on the raw first value", f"{accuracy['raw first value']:.1%}")
 cols[2].metric("Always guessing the majority", f"{accuracy['majority class']:.1%}")
 st.caption("Task: tell ramps from sines, trained on 70% of the series and scored on the held-out 30%.")
-job = model_job(config)
 code_expander("embeddings", config, point=selected, colour=colour, projection=method)

@@ -4,7 +4,6 @@ import pandas as pd
 import streamlit as st
 
 from explorer.analysis import step_gradients
-from explorer.decoding import greedy_decode
 from explorer.facts import Pattern
 from explorer.graphs import activation_memory, folded_dot, training_vs_inference_dot, unrolled_dot
 from explorer.tasks import get_task
@@ -12,6 +11,7 @@ from explorer.ui.figures import code_expander, dot_with_download
 from explorer.ui.inputs import sequence_input, step_cursor, url_choice
 from explorer.ui.models import per_model, require_model
 from explorer.ui.picker import current_config
+from explorer.ui.results import free_running, training_outputs
 
 st.title("Unrolled graph")
 st.write(
@@ -24,13 +24,12 @@ bundle = require_model(config)
 task = get_task(config.task.name)
 source = sequence_input(config)
 inputs = source[None] if task.values == "tokens" else source[None, :, None]
-trace = greedy_decode(bundle, inputs) if task.values == "tokens" else None
+trace = free_running(bundle, inputs) if task.values == "tokens" else None
 if trace is not None:
     outputs = trace.tokens[0]
     attention = trace.attention[0] if trace.attention is not None else None
 else:
-    prediction = bundle.training_model.predict_on_batch(inputs)
-    outputs = (prediction[0] if isinstance(prediction, list) else prediction)[0, :, 0]
+    outputs = training_outputs(bundle, inputs)[0][0, :, 0]
     attention = None
 step = step_cursor(len(outputs))
 

@@ -4,12 +4,12 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from explorer.probe import probe
 from explorer.tasks import get_task
 from explorer.ui.figures import chart_with_downloads, code_expander
 from explorer.ui.inputs import LAYER_STEP, sequence_input, step_cursor, url_choice
 from explorer.ui.models import require_model
 from explorer.ui.picker import current_config
+from explorer.ui.results import encoder_outputs, traced
 from explorer.viz import gates_chart, gates_frame, state_heatmap_chart, states_frame, unit_lines_chart
 
 st.title("Hidden states, cell states and gates")
@@ -24,8 +24,8 @@ bundle = require_model(config)
 task = get_task(config.task.name)
 source = sequence_input(config)
 inputs = source[None] if task.values == "tokens" else source[None, :, None]
-traced = probe(bundle, inputs)
-names = [f"{layer.name} ({layer.role})" for layer in traced.layers]
+probed = traced(bundle, inputs)
+names = [f"{layer.name} ({layer.role})" for layer in probed.layers]
 choice = url_choice(
     st.selectbox,
     "Layer",
@@ -34,7 +34,7 @@ choice = url_choice(
     default=0,
     format_func=lambda i: names[i],
 )
-layer = traced.layers[choice]
+layer = probed.layers[choice]
 steps = layer.hidden.shape[1]
 # Which sequence position the layer's own step t stands for, so that it is never taken for the output step.
 if layer.role != "encoder":
@@ -79,8 +79,8 @@ st.write(
     "same numbers: the returned state is the last column of the sequence. Here both come from Keras, beside the "
     "values our NumPy replay of the gates computes from the layer's weights."
 )
-encoder_layer = traced.by_role("encoder")[-1]
-encoded = bundle.encoder.predict_on_batch(inputs)
+encoder_layer = probed.by_role("encoder")[-1]
+encoded = encoder_outputs(bundle, inputs)
 state_h = bundle.final_encoder_state(encoded, "h")[0]
 last = encoder_layer.keras_output[0, -1]
 show = min(8, last.shape[-1])

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from explorer.analysis import accuracy_by_length, length_choices, needs_lookahead, stored_length_rows
+from explorer.analysis import length_choices, needs_lookahead
 from explorer.architectures import ARCHITECTURES
 from explorer.budget import estimate_seconds
 from explorer.facts import Pattern
@@ -12,21 +12,21 @@ from explorer.reproductions import budget_of, like_for_like
 from explorer.tasks import get_task
 from explorer.ui.figures import chart_spec, chart_with_downloads
 from explorer.ui.models import (
-    PROGRESS_EVERY_S,
     UNFINISHED,
     cancel_training,
     describe_source,
+    length_rows,
     lookup_job,
     model_job,
     own_runs,
-    per_model,
+    polled,
     session_id,
     show_progress,
     start_training,
     waiting_here,
 )
 from explorer.ui.picker import current_config
-from explorer.ui.runtime import fragment, get_manager
+from explorer.ui.runtime import get_manager
 from explorer.viz import (
     accuracy_by_length_chart,
     history_frame,
@@ -48,11 +48,8 @@ manager = get_manager()
 job = model_job(config)
 
 
-@fragment(run_every=PROGRESS_EVERY_S)
-def live_progress(job) -> None:
-    """Redrawn every second while the job runs; hands over to a full rerun when it ends."""
-    if job.state not in UNFINISHED:
-        st.rerun(scope="app")
+def live_progress() -> None:
+    """Redrawn every second while the job runs; hands over to a full rerun when it ends (see `polled`)."""
     show_progress(job)
     if job.history:
         frame = history_frame({"this model": job.history})
@@ -75,7 +72,7 @@ def live_progress(job) -> None:
 
 st.subheader(f"{config.task.name} × {config.model.arch}")
 if job.state in UNFINISHED:
-    live_progress(job)
+    polled(live_progress, [job])()
 elif job.state == DONE:
     metrics = job.metrics
     columns = st.columns(4)
@@ -139,9 +136,10 @@ if missing and st.button(f"Train the {len(missing)} missing model(s): {', '.join
     st.rerun()
 # The learner's own trained configurations on this task join the comparison (read once per full run).
 own = own_runs(config)
+# How often the comparison redraws itself while one of its models trains (and not at all otherwise).
+COMPARE_EVERY_S = 2.0
 
 
-@fragment(run_every=2.0)
 def comparison() -> None:
     live = {arch: j for arch, j in compare_jobs.items() if j.state in (QUEUED, RUNNING)}
     done = {arch: j for arch, j in compare_jobs.items() if j.state == DONE}
@@ -189,11 +187,9 @@ def comparison() -> None:
             f"compare-curves-{config.task.name}",
             key="compare_curves",
         )
-    if not live:
-        st.session_state.pop("compare_live", None)
 
 
-comparison()
+polled(comparison, compare_jobs.values(), COMPARE_EVERY_S)()
 
 blind = [arch for arch in compatible_archs(config.task.name) if ARCHITECTURES[arch].pattern is Pattern.STACKED]
 if blind and needs_lookahead(config):
@@ -252,13 +248,8 @@ st.write(
 finished = {arch: j for arch, j in compare_jobs.items() if j.state == DONE}
 tokens = get_task(config.task.name).values == "tokens"
 if tokens and finished:
-    lengths = tuple(length_choices(config))
-    by_length = per_model("Decoding fresh examples at each length…", 64)(accuracy_by_length)
-    rows = []
-    for arch, j in sorted(finished.items()):
-        # Shipped models carry these figures in their sidecar (`explorer pretrain`); others are computed once.
-        found = stored_length_rows(j.sidecar, list(lengths))
-        rows += [{"run": arch, **row} for row in (found if found is not None else by_length(j.bundle, list(lengths)))]
+    lengths = length_choices(config)
+    rows = [{"run": arch, **row} for arch, j in sorted(finished.items()) for row in length_rows(j, lengths)]
     frame = length_frame(rows)
     chart_with_downloads(accuracy_by_length_chart(frame), frame, f"length-{config.task.name}", key="lengths")
 elif not tokens:

@@ -8,6 +8,8 @@
   progress view; the app switches both off (see `explorer/ui/runtime.py`). Quiet runs before and after.
 - pages: the server's warm script time per page (AppTest, no browser) as served, and with Altair's schema
   validation of every chart switched on as `st.altair_chart` would do it; each in a fresh process.
+- cold_start_s: seconds from starting `streamlit run app.py` to the end of the landing page's first run for its
+  first visitor (`cold_start_seconds`), the median of three fresh servers.
 """
 
 from __future__ import annotations
@@ -15,12 +17,14 @@ from __future__ import annotations
 import gc
 import json
 import os
+import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -176,8 +180,78 @@ def bench_pages(repeats: int = 5) -> dict[str, Any]:
     }
 
 
+def _free_port() -> int:
+    with socket.socket() as probe_socket:
+        probe_socket.bind(("127.0.0.1", 0))
+        return probe_socket.getsockname()[1]
+
+
+def _wait_healthy(port: int, server: subprocess.Popen, deadline: float) -> None:
+    """Poll the server's health endpoint until it answers "ok"."""
+    while True:
+        if server.poll() is not None:
+            raise RuntimeError(f"streamlit exited with status {server.returncode} before it answered")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=1) as answer:
+                if answer.read() == b"ok":
+                    return
+        except OSError:
+            pass
+        if time.perf_counter() > deadline:
+            raise TimeoutError(f"streamlit did not answer on port {port}")
+        time.sleep(0.05)
+
+
+def cold_start_seconds(port: int | None = None, timeout_s: float = 120.0) -> float:
+    """Seconds from starting `streamlit run app.py` to the end of the landing page's first run (the default
+    configuration, whose model ships in pretrained/) for one client speaking Streamlit's websocket protocol.
+
+    The clock starts just before the server process does. The client waits for `/_stcore/health` to answer "ok",
+    asks for the page as a browser would (a `rerun_script` BackMsg) and stops the clock when the run's
+    `script_finished` ForwardMsg arrives. The server gets an empty model cache and a free `port` (or the one
+    given), and is stopped before this returns. From a shell, at the repository root:
+    `python -c "from explorer.bench import cold_start_seconds; print(cold_start_seconds())"`.
+    """
+    import asyncio
+
+    from explorer.ui.runtime import first_run
+
+    port = port or _free_port()
+    root = Path(__file__).resolve().parents[1]
+    command = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true"]
+    with tempfile.TemporaryDirectory() as cache:
+        env = {**os.environ, "SEQ2SEQ_CACHE_DIR": cache, "TF_CPP_MIN_LOG_LEVEL": "3"}
+        env.pop("SEQ2SEQ_RUN_LOG", None)
+        started = time.perf_counter()
+        server = subprocess.Popen(
+            [*command, "--server.port", str(port)],
+            cwd=root,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            deadline = started + timeout_s
+            _wait_healthy(port, server, deadline)
+            asyncio.run(asyncio.wait_for(first_run(port), max(1.0, deadline - time.perf_counter())))
+            return time.perf_counter() - started
+        finally:
+            server.terminate()
+            try:
+                server.wait(15)
+            except subprocess.TimeoutExpired:
+                server.kill()
+                server.wait()
+
+
+def bench_cold_start(repeats: int = 3) -> dict[str, Any]:
+    runs = [cold_start_seconds() for _ in range(repeats)]
+    return {"cold_start_s": statistics.median(runs), "cold_start_runs_s": runs}
+
+
 def run_bench(quick: bool = False) -> dict[str, Any]:
     return {
+        **bench_cold_start(repeats=1 if quick else 3),  # first, while this process has trained nothing
         "backend": backend_name(),
         "device": device_name(),
         "decode": bench_decode(

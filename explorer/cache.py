@@ -4,20 +4,27 @@ A file that is truncated, garbage, from another format version or whose sidecar 
 never served: it is skipped with a logged warning, and in the cache directory it is deleted so the model is
 rebuilt. A cache directory that cannot be written (read-only, full disk) is reported, not raised: the trained
 model is still served from memory.
+
+A lookup (`ModelStore.lookup`) verifies a stored model, its sidecar and the digest of its weights, but does not
+build it: `Found.load()` does that, when a page first needs the model itself. What the sidecar records (metrics,
+history, where and how it was trained) is all a landing page or a comparison shows, and reading it needs no Keras.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from explorer.config import RunConfig
-from explorer.networks import ModelBundle
-from explorer.storage import CorruptModelError, load_bundle, paths_for, read_sidecar, save_bundle
+from explorer.storage import CorruptModelError, load_verified, paths_for, read_sidecar, save_bundle, verify_stored
+
+if TYPE_CHECKING:
+    from explorer.networks import ModelBundle
 
 log = logging.getLogger(__name__)
 
@@ -38,10 +45,23 @@ def default_cache_dir() -> Path:
 
 @dataclass
 class Found:
-    bundle: ModelBundle
+    """A stored model that checked out: its sidecar, where it is, and how to build it."""
+
+    key: str
     sidecar: dict[str, Any]
     source: str  # "pretrained" or "cache"
-    path: Path
+    path: Path  # the folder it is stored in
+
+    def load(self) -> ModelBundle:
+        """Build the model from its file, each call anew; CorruptModelError or FileNotFoundError when the file
+        is no longer the one this lookup verified."""
+        return load_verified(self.path, self.key, self.sidecar)
+
+    @functools.cached_property
+    def bundle(self) -> ModelBundle:
+        """The model, built on first access and then kept with this `Found` (for scripts; the job manager calls
+        `load` instead, so that its memory budget decides how long a model stays)."""
+        return self.load()
 
 
 class ModelStore:
@@ -53,10 +73,12 @@ class ModelStore:
         return [("pretrained", self.pretrained_dir), ("cache", self.cache_dir)]
 
     def lookup(self, config: RunConfig) -> Found | None:
+        """The stored model for `config`, `pretrained/` first; None when neither location has a sound one (a
+        broken file in the cache directory is deleted, so that the model is trained again)."""
         key = config.key()
         for source, directory in self.locations():
             try:
-                bundle, sidecar = load_bundle(directory, key)
+                sidecar = verify_stored(directory, key)
             except FileNotFoundError:
                 continue
             except CorruptModelError as error:
@@ -64,7 +86,7 @@ class ModelStore:
                 if source == "cache":
                     self.discard(key)
                 continue
-            return Found(bundle, sidecar, source, directory)
+            return Found(key, sidecar, source, directory)
         return None
 
     def save(self, bundle: ModelBundle, metadata: dict[str, Any]) -> str | None:

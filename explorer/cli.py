@@ -197,6 +197,7 @@ def command_bench(args) -> None:
         return
     decode, trained = data["decode"], data["train"]
     print(f"backend {data['backend']} on {data['device']}")
+    print(f"cold start, server process to the landing page drawn: {data['cold_start_s']:.2f} s median")
     print(
         f"per-step predict loop: {decode['loop_ms_per_sequence']:.1f} ms/sequence; batched compiled decode: "
         f"{decode['batched_ms_per_sequence'] * 1e3:.2f} us/sequence; speed-up {decode['speedup_per_sequence']:,.0f}x"

@@ -19,6 +19,12 @@ Two guards keep one user from stalling or undoing everyone else's work on a shar
   waits on it any more. Callers without sessions (the command line, scripts, tests) wait as one anonymous
   session, so for them `request` then `cancel` stops the job as before.
 
+A finished job carries what its model's sidecar records (metrics, history, where it came from) from the start,
+but its model (`Job.bundle`) is built only when first asked for, and then held in the manager's `ModelMemory`
+under a memory budget: a model that was let go is loaded again from its file on its next use. A model that could
+not be saved (no copy on disk) is never let go. Importing this module imports no Keras: the app's landing page,
+which shows only what sidecars record, is drawn before Keras is loaded.
+
 This module knows nothing about Streamlit; the app keeps one manager in `st.cache_resource`, which calls
 `shutdown()` when it releases it. To scale beyond one machine, this small interface (request / get / cancel /
 snapshot / shutdown) is what a real job queue would replace.
@@ -27,29 +33,45 @@ snapshot / shutdown) is what a real job queue would replace.
 from __future__ import annotations
 
 import collections
+import itertools
 import logging
 import os
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from explorer.backend import backend_name, device_name
 from explorer.budget import over_budget
 from explorer.cache import ModelStore
 from explorer.config import RunConfig
-from explorer.networks import ModelBundle
-from explorer.training import Progress, TrainResult, train
+from explorer.memory import ModelMemory
+from explorer.storage import CorruptModelError
+
+if TYPE_CHECKING:
+    from explorer.networks import ModelBundle
+    from explorer.training import Progress, TrainResult
 
 log = logging.getLogger(__name__)
 
 MAX_JOBS_ENV = "SEQ2SEQ_MAX_JOBS"
 LOADING, QUEUED, RUNNING, DONE, FAILED, CANCELLED = "loading", "queued", "running", "done", "failed", "cancelled"
 LIVE_STATES = (LOADING, QUEUED, RUNNING, DONE)
-LOOKUP_WAIT_S = 120.0  # a model load that takes longer than this is reported as still loading
+LOOKUP_WAIT_S = 120.0  # a lookup (a sidecar read, the weights hashed) taking longer is reported as still loading
 # The session a request without one waits as: the command line, scripts and tests.
 ANONYMOUS = "anonymous"
+# How many finished jobs a manager remembers (each is its config, sidecar and history: a few kB; their models are
+# under the memory budget apart from this). Beyond it the least recently asked for are forgotten and looked up
+# again on their next request.
+KEEP_JOBS = 1024
+_JOB_IDS = itertools.count(1)
+
+
+def _train(config: RunConfig, **kwargs: Any) -> TrainResult:
+    """The real trainer, imported when the first run starts: importing it imports Keras."""
+    from explorer.training import train
+
+    return train(config, **kwargs)
 
 
 def default_max_running() -> int:
@@ -69,10 +91,13 @@ class Job:
     history: list[dict[str, Any]] = field(default_factory=list)
     reason: str = ""  # why it failed, was cancelled, diverged, or could not be saved
     save_error: str | None = None
-    bundle: ModelBundle | None = None
     sidecar: dict[str, Any] = field(default_factory=dict)
     created: float = field(default_factory=time.time)
     finished: float | None = None
+    last_used: float = field(default_factory=time.monotonic)  # when it was last asked for (which to forget first)
+    uid: int = field(default_factory=lambda: next(_JOB_IDS))  # its model's name in the manager's memory
+    # Set by the manager as the job finishes: returns its model, from memory or loaded again (see `bundle`).
+    _fetch: Callable[[], ModelBundle | None] | None = field(default=None, repr=False)
     cancel_requested: bool = False
     refused: bool = False  # over the training budget: never queued
     # The sessions waiting on this training run; it is cancelled when the last one withdraws. Guarded by the
@@ -84,6 +109,15 @@ class Job:
     @property
     def finished_ok(self) -> bool:
         return self.state == DONE
+
+    @property
+    def bundle(self) -> ModelBundle | None:
+        """The finished model: built from its file on first use, and again if the memory budget let it go since.
+        None until the job is done, and if its file can no longer be read (the job then fails with the reason,
+        and the next request looks the model up, or trains it, again)."""
+        if self.state != DONE or self._fetch is None:
+            return None
+        return self._fetch()
 
     def wait(self, timeout: float | None = None) -> bool:
         """Block until the job is done, failed or cancelled. Returns False on timeout."""
@@ -99,15 +133,17 @@ class JobManager:
         self,
         store: ModelStore | None = None,
         max_running: int | None = None,
-        trainer: Callable[..., TrainResult] = train,
-        keep_models: int = 48,
+        trainer: Callable[..., TrainResult] = _train,
+        keep_jobs: int = KEEP_JOBS,
         budget_s: float | None = None,
+        models: ModelMemory | None = None,
     ) -> None:
         self.store = store or ModelStore()
         self.max_running = max_running or default_max_running()
         self.trainer = trainer
-        self.keep_models = keep_models
+        self.keep_jobs = keep_jobs
         self.budget_s = budget_s  # estimated seconds a run may take; None trains anything
+        self.models = models or ModelMemory()  # the finished jobs' loaded models, under the memory budget
         self._jobs: dict[str, Job] = {}
         self._queue: collections.deque[Job] = collections.deque()
         self._lock = threading.Lock()
@@ -134,13 +170,15 @@ class JobManager:
             if existing is None or existing.state not in LIVE_STATES:
                 existing = None
                 job = self._jobs[key] = Job(config=config, key=key)
+            else:
+                existing.last_used = time.monotonic()
             if train_if_missing:
                 (existing or job).waiters.add(waiter)
                 if existing is not None and existing.state == RUNNING and not self._shut_down:
                     existing.cancel_requested = False  # withdrawn by its last waiter, wanted again before it stopped
         if existing is not None:
             return self._after_lookup(existing)
-        # Only the thread that created the job loads from disk; everyone else holds the same Job and waits.
+        # Only the thread that created the job looks on disk; everyone else holds the same Job and waits.
         try:
             found = self.store.lookup(config)
         except Exception as error:  # a broken store must not stop a model from being trained
@@ -153,8 +191,9 @@ class JobManager:
             raise
         with self._lock:
             if found is not None:
-                job.bundle, job.sidecar, job.source = found.bundle, found.sidecar, found.source
+                job.sidecar, job.source = found.sidecar, found.source
                 job.history = list(found.sidecar.get("history", []))
+                job._fetch = self._fetcher(job, found.load)
                 self._finish(job, DONE)
             elif train_if_missing and self._shut_down:
                 job.reason = "the job manager was shut down; reload the page to train"
@@ -175,6 +214,8 @@ class JobManager:
     def get(self, config: RunConfig) -> Job | None:
         with self._lock:
             job = self._jobs.get(config.key())
+            if job is not None:
+                job.last_used = time.monotonic()
         return None if job is None else self._after_lookup(job)
 
     @staticmethod
@@ -272,10 +313,43 @@ class JobManager:
         self._evict()
 
     def _evict(self) -> None:
-        """Keep at most `keep_models` finished models in memory, dropping the oldest first. Caller holds the lock."""
-        finished = sorted((j for j in self._jobs.values() if j.state == DONE), key=lambda j: j.finished or 0)
-        for job in finished[: max(0, len(finished) - self.keep_models)]:
+        """Forget the least recently asked for finished jobs beyond `keep_jobs`, and let their models go. Caller
+        holds the lock."""
+        finished = [job for job in self._jobs.values() if job.state == DONE]
+        if len(finished) <= self.keep_jobs:
+            return
+        for job in sorted(finished, key=lambda j: j.last_used)[: len(finished) - self.keep_jobs]:
             del self._jobs[job.key]
+            self.models.discard(job.uid)
+
+    def _fetcher(self, job: Job, load: Callable[[], ModelBundle]) -> Callable[[], ModelBundle | None]:
+        """What `job.bundle` calls: the model from memory, or `load()`ed into it; None, with the job failed and
+        the reason on it, when the file it comes from can no longer be read."""
+
+        def fetch() -> ModelBundle | None:
+            try:
+                return self.models.fetch(job.uid, load)
+            except (CorruptModelError, OSError) as error:
+                self._lost(job, error)
+                return None
+
+        return fetch
+
+    def _lost(self, job: Job, error: Exception) -> None:
+        log.warning("the stored model of %s could not be read again: %s", job.key, error)
+        if job.source == "cache" and isinstance(error, CorruptModelError):
+            self.store.discard(job.key)  # rebuilt on the next request, as a lookup would have done
+        with self._lock:
+            if job.state == DONE:
+                job.reason = f"its stored model could not be read again ({error}); ask for it again"
+                self._finish(job, FAILED)
+
+    def _reload_trained(self, config: RunConfig) -> ModelBundle:
+        """A model this manager trained and saved, loaded again from the store after the budget let it go."""
+        found = self.store.lookup(config)
+        if found is None:
+            raise FileNotFoundError(f"the saved model {config.key()} is gone")
+        return found.load()
 
     def _work(self) -> None:
         while True:
@@ -343,13 +417,15 @@ class JobManager:
                 self._finish(job, FAILED)
             return
         save_error = self.store.save(result.bundle, metadata)
+        # A model with no copy on disk cannot be loaded again: the memory holds it for good.
+        self.models.keep(job.uid, result.bundle, pinned=save_error is not None)
         with self._lock:
             job.history = result.history
             job.sidecar = {**metadata, "key": job.key, "config": job.config.to_dict()}
             job.save_error = save_error
             job.source = "trained"
-            job.bundle = result.bundle  # published last: readers see either no model or the finished one
-            self._finish(job, DONE)
+            job._fetch = self._fetcher(job, lambda: self._reload_trained(job.config))
+            self._finish(job, DONE)  # published last: readers see either no model or the finished one
 
     def _fail(self, job: Job, reason: str) -> None:
         with self._lock:
@@ -363,6 +439,8 @@ def environment() -> dict[str, Any]:
 
     import keras
     import numpy
+
+    from explorer.backend import backend_name, device_name
 
     versions = {"keras": keras.__version__, "numpy": numpy.__version__, "python": platform.python_version()}
     try:

@@ -6,6 +6,10 @@ weights file that does not match its sidecar (a writer killed between the two re
 garbage) is rejected. Loading goes through `keras.saving.load_model(..., safe_mode=True)`, which refuses to run
 code embedded in a file, and the weights are then poured into a freshly built bundle so the inference models
 are rebuilt from our own code, never from the file. File names are config keys (hashes), never user text.
+
+Verifying a stored model (`verify_stored`: its sidecar, and the weights' digest) needs no Keras; only building the
+bundle from the weights (`load_verified`) does. So the app can say which models exist, and show what their sidecars
+record, before it imports Keras at all, and load each model only when a page needs it.
 """
 
 from __future__ import annotations
@@ -15,13 +19,13 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any
-
-import keras
+from typing import TYPE_CHECKING, Any
 
 from explorer import architectures
 from explorer.config import FORMAT_VERSION, RunConfig
-from explorer.networks import ModelBundle
+
+if TYPE_CHECKING:
+    from explorer.networks import ModelBundle
 
 
 class CorruptModelError(ValueError):
@@ -110,8 +114,9 @@ def read_sidecar(sidecar_path: Path) -> dict[str, Any]:
     return data
 
 
-def load_bundle(directory: Path | str, key: str) -> tuple[ModelBundle, dict[str, Any]]:
-    """Load and verify a stored bundle, or raise CorruptModelError (FileNotFoundError when simply absent)."""
+def verify_stored(directory: Path | str, key: str) -> dict[str, Any]:
+    """The stored model's sidecar, once it and the weights file check out; reads (hashes) the weights but builds
+    no model. Raises CorruptModelError, or FileNotFoundError when the model is simply absent."""
     weights_path, sidecar_path = paths_for(Path(directory), key)
     if not sidecar_path.exists() or not weights_path.exists():
         raise FileNotFoundError(f"no stored model {key}")
@@ -124,12 +129,37 @@ def load_bundle(directory: Path | str, key: str) -> tuple[ModelBundle, dict[str,
         raise CorruptModelError(f"{key}: the sidecar's config hashes to {config.key()}, not to its file name")
     if _digest(weights_path) != sidecar.get("weights_sha256"):
         raise CorruptModelError(f"{key}: the weights file does not match its sidecar (truncated or replaced)")
+    return sidecar
+
+
+def load_verified(directory: Path | str, key: str, sidecar: dict[str, Any]) -> ModelBundle:
+    """Build the bundle from a model `verify_stored` returned `sidecar` for, checking first that the weights file
+    is still the one that sidecar describes (it may have been replaced or deleted since)."""
+    weights_path, _ = paths_for(Path(directory), key)
+    if not weights_path.exists():
+        raise FileNotFoundError(f"no stored model {key}")
+    if _digest(weights_path) != sidecar.get("weights_sha256"):
+        raise CorruptModelError(f"{key}: the weights file changed since it was verified")
+    return _build_from(weights_path, RunConfig.from_dict(sidecar["config"]))
+
+
+def _build_from(weights_path: Path, config: RunConfig) -> ModelBundle:
+    import keras
+
+    import explorer.networks  # noqa: F401 (registers our layers with Keras, which the file names; see OneHot)
+
     try:
         stored = keras.saving.load_model(weights_path, compile=False, safe_mode=True)
         bundle = architectures.build(config)
         bundle.training_model.set_weights(stored.get_weights())
     except Exception as error:  # any failure to read the archive means the file must not be served
         raise CorruptModelError(
-            f"{key}: the weights file could not be loaded ({type(error).__name__}: {error})"
+            f"{weights_path.stem}: the weights file could not be loaded ({type(error).__name__}: {error})"
         ) from error
-    return bundle, sidecar
+    return bundle
+
+
+def load_bundle(directory: Path | str, key: str) -> tuple[ModelBundle, dict[str, Any]]:
+    """Load and verify a stored bundle, or raise CorruptModelError (FileNotFoundError when simply absent)."""
+    sidecar = verify_stored(directory, key)
+    return _build_from(paths_for(Path(directory), key)[0], RunConfig.from_dict(sidecar["config"])), sidecar

@@ -508,15 +508,18 @@ def test_charts_are_schema_checked_under_test_and_sent_unchecked_when_serving(mo
         configure_charts(validate=True)
 
 
-def test_page_computations_are_cached_per_loaded_model_not_just_per_config_key():
-    """`per_model` shares a result between sessions, but a model reloaded or retrained under the same key
-    (its file deleted while the app runs) is a different model: it must not get the old one's results."""
+def test_page_computations_are_cached_per_model_weights_not_just_per_config_key():
+    """`per_model` shares a result between sessions, and between loads of the same file (the memory budget may let a
+    model go and load it again); but a model retrained under the same key (its file deleted while the app runs) has
+    other weights: it must not get the old one's results."""
+    from explorer import architectures
     from explorer.cache import ModelStore
     from explorer.presets import default_config
     from explorer.ui.models import per_model
 
     config = default_config("copy-first-k", "bahdanau")
-    first, second = ModelStore().lookup(config).bundle, ModelStore().lookup(config).bundle
+    first, reloaded = ModelStore().lookup(config).load(), ModelStore().lookup(config).load()
+    retrained = architectures.build(config)  # same key, other weights
     calls = []
 
     def count(bundle, length: int) -> int:
@@ -526,8 +529,9 @@ def test_page_computations_are_cached_per_loaded_model_not_just_per_config_key()
     cached = per_model()(count)
     assert cached(first, 3) == cached(first, 3) == 6
     assert calls == [first]  # computed once for that model and argument
-    assert cached(first, 4) == 8 and cached(second, 3) == 6
-    assert calls == [first, first, second]  # a new argument, and another model under the same key
+    assert cached(reloaded, 3) == 6 and calls == [first]  # the same weights loaded again: the same results
+    assert cached(first, 4) == 8 and cached(retrained, 3) == 6
+    assert calls == [first, first, retrained]  # a new argument, and another model under the same key
 
 
 # -- issue 13: the typed sequence and the cursors are one shared view; the Try buttons; the picker's new fields;

@@ -14,15 +14,17 @@ from __future__ import annotations
 
 import os
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import altair as alt
-import pandas as pd
 import streamlit as st
 
 from explorer.config import RunConfig
 from explorer.snippets import figure_code
 from explorer.ui.presenter import figure_frame, figure_shown, presenting
+
+if TYPE_CHECKING:
+    import pandas as pd  # only the pages that chart need pandas; the landing page is drawn without it
 
 VALIDATE_CHARTS_ENV = "SEQ2SEQ_VALIDATE_CHARTS"
 # Whether `chart_spec` checks each chart against the Vega-Lite schema. Altair's own default (on) until the app

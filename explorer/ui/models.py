@@ -3,31 +3,41 @@
 - `model_job(config)` / `lookup_job(config)`: the shared job manager's job (found models come back done);
 - `start_training(configs)` / `cancel_training(config)`: ask for training, or withdraw this browser session's
   request (`session_id()`); a run others still wait on trains on for them;
+- `polled(draw, jobs)`: a fragment that reruns on its own only while one of `jobs` has not ended
+  (`poll_interval`), and reruns the whole page when one ends;
 - `watch_jobs(jobs)`: live progress bars, redrawn every second, that rerun the page when a job ends;
 - `require_model(config)`: the finished bundle; while it trains, its live progress; otherwise an explanation
   and a link to the training page; then stop;
 - `own_runs(config)`: the learner's trained configurations on the picked task, for the comparison;
+- `length_rows(job, lengths)`: a model's accuracy at other input lengths, from its sidecar when it has them;
 - `per_model(...)`: `st.cache_data` for a page computation on loaded models, shared by every session.
+
+Nothing here imports Keras: the landing page shows what the sidecars record, and is drawn before Keras is loaded.
 """
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import streamlit as st
 
 from explorer.cache import ModelStore
 from explorer.config import RunConfig
 from explorer.jobs import DONE, FAILED, LOADING, QUEUED, RUNNING, Job
-from explorer.networks import ModelBundle
 from explorer.presets import changed_settings, run_label
 from explorer.ui.pages import page_link
 from explorer.ui.picker import current_config
-from explorer.ui.runtime import fragment, get_manager
+from explorer.ui.runtime import fragment, fragment_rerun, get_manager
+
+if TYPE_CHECKING:
+    from explorer.networks import ModelBundle
 
 # The registry name of the page where a missing model is trained.
 TRAINING_PAGE = "train"
@@ -120,31 +130,54 @@ def show_progress(job: Job, label: str = "") -> None:
     st.progress(fraction, text=f"{label}: {text}" if label else text)
 
 
-@fragment(run_every=PROGRESS_EVERY_S)
+def poll_interval(jobs: Iterable[Job], every: float = PROGRESS_EVERY_S) -> float | None:
+    """How often a view of `jobs` reruns on its own: every `every` seconds while one of them has not ended (it is
+    still being looked up, queued or training), never once they all have, since nothing it shows can change."""
+    return every if any(job.state in UNFINISHED for job in jobs) else None
+
+
+def polled(draw: Callable[..., None], jobs: Iterable[Job], every: float = PROGRESS_EVERY_S) -> Callable[..., None]:
+    """`draw` as a fragment that reruns every `every` seconds while one of `jobs` has not ended, and not at all
+    once they all have (`poll_interval`): call the result with `draw`'s arguments, once per full run.
+
+    Streamlit keeps a fragment's timer in the browser: a full run that draws the fragment with an interval sets
+    it, and a full run that draws it without one clears it. So the timed rerun that finds one of the jobs ended
+    reruns the whole page instead: the page shows that job's outcome everywhere (the model, or why it failed),
+    and the new full run keeps the timer only if another job still runs. An idle page costs the server nothing.
+    """
+    running = [job for job in jobs if job.state in UNFINISHED]
+
+    @functools.wraps(draw)
+    def watched(*args: Any, **kwargs: Any) -> None:
+        if fragment_rerun() and any(job.state not in UNFINISHED for job in running):
+            st.rerun(scope="app")
+        draw(*args, **kwargs)
+
+    return fragment(watched, run_every=poll_interval(running, every))
+
+
 def _live_progress(jobs: Mapping[str, Job]) -> None:
-    """Redrawn every PROGRESS_EVERY_S seconds; reruns the whole page as soon as one of `jobs` has ended, so the
-    page shows the model (or why it failed) without a reload."""
-    if any(job.state not in UNFINISHED for job in jobs.values()):
-        st.rerun(scope="app")
     for label, job in jobs.items():
         show_progress(job, label)
 
 
 def watch_jobs(jobs: Mapping[str, Job]) -> None:
-    """Live progress bars for those of `jobs` (label -> job; "" for no label) that have not ended yet; the page
-    reruns by itself when one ends. Draws nothing when every job has ended."""
+    """Live progress bars for those of `jobs` (label -> job; "" for no label) that have not ended yet, redrawn
+    every PROGRESS_EVERY_S seconds; the page reruns by itself when one ends, so it shows the model (or why it
+    failed) without a reload. Draws nothing when every job has ended."""
     unfinished = {label: job for label, job in jobs.items() if job.state in UNFINISHED}
     if unfinished:
-        _live_progress(unfinished)
+        polled(_live_progress, unfinished.values())(unfinished)
 
 
 def require_model(config: RunConfig | None = None) -> ModelBundle:
     """Return the finished bundle for the picked config; while it trains, show its live progress (the page fills
     in by itself when it is done); otherwise explain how to get one. In both cases the rest of the page stops."""
     job = model_job(config)
-    if job.state == DONE:
+    bundle = job.bundle  # built on first use; None unless done, or when its file can no longer be read
+    if bundle is not None:
         st.caption(f"Model: {describe_source(job)}")
-        return job.bundle
+        return bundle
     if job.state in UNFINISHED:
         st.info(
             "This configuration's model is being trained on the server (started from **Train & Compare**). "
@@ -208,16 +241,42 @@ def _stored_runs(cache_dir: str, stamp: int) -> list[tuple[str, dict[str, Any]]]
     return ModelStore(cache_dir=cache_dir).stored_sidecars("cache")
 
 
+def length_rows(job: Job, lengths: list[int]) -> list[dict[str, Any]]:
+    """Exact-sequence accuracy of a finished job's model at each of `lengths`: the rows its sidecar stores when
+    they were made for these lengths (every shipped model's are: `explorer pretrain`), else computed once per
+    model and shared (`per_model`). Only then is the model itself needed."""
+    from explorer.analysis import accuracy_by_length, stored_length_rows
+
+    stored = stored_length_rows(job.sidecar, list(lengths))
+    if stored is not None:
+        return stored
+    bundle = job.bundle
+    if bundle is None:
+        return []
+    return per_model("Decoding fresh examples at each length…", 64)(accuracy_by_length)(bundle, list(lengths))
+
+
 def _model_token(bundle: ModelBundle) -> str:
-    """How Streamlit's caches tell loaded models apart: the config key plus a tag of this very object, so that a
-    model retrained under the same key (its file deleted while the app runs) never gets the old one's results."""
-    return bundle.__dict__.setdefault("_cache_token", f"{bundle.config.key()}:{uuid.uuid4().hex}")
+    """How Streamlit's caches tell loaded models apart: the config key and a digest of the weights, worked out once
+    per loaded bundle. The same file loaded again (after the memory budget let the model go) finds the results of
+    the first load; a model retrained under the same key (its file deleted while the app runs) has other weights,
+    so it never gets the old one's. The token lives on the bundle: the caches keep no reference to the model."""
+    token = bundle.__dict__.get("_cache_token")
+    if token is None:
+        digest = hashlib.sha256()
+        for weights in bundle.training_model.get_weights():
+            digest.update(np.ascontiguousarray(weights).tobytes())
+        token = bundle.__dict__.setdefault("_cache_token", f"{bundle.config.key()}:{digest.hexdigest()[:32]}")
+    return token
 
 
 def per_model(show_spinner: bool | str = False, max_entries: int = 64):
     """`st.cache_data` for a page's computation on loaded models, shared by every session.
 
     Arguments that are `ModelBundle`s (also inside lists and dicts) are hashed by `_model_token`, everything
-    else by value: `per_model("Decoding…")(position_accuracy)(bundle)`.
+    else by value: `per_model("Decoding…")(position_accuracy)(bundle)`. (The type is named, not imported, so that
+    this module imports no Keras.)
     """
-    return st.cache_data(show_spinner=show_spinner, max_entries=max_entries, hash_funcs={ModelBundle: _model_token})
+    return st.cache_data(
+        show_spinner=show_spinner, max_entries=max_entries, hash_funcs={"explorer.networks.ModelBundle": _model_token}
+    )

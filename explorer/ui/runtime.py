@@ -4,8 +4,11 @@
   told to exit) when Streamlit releases it, e.g. on "Clear cache". It refuses runs estimated over the training
   budget (`SEQ2SEQ_TRAIN_BUDGET_S`, see `explorer.budget`), since one server trains for everyone.
 - `timed_run(page)` and `fragment(...)`: one JSON line per script run, a fragment's rerun on its own included,
-  when `SEQ2SEQ_RUN_LOG` is set (the load test reads them, and checks its clients saw exactly those runs).
-- `time_pages(query)`: the server's warm script time per page through AppTest, for `python -m explorer bench`.
+  when `SEQ2SEQ_RUN_LOG` is set (the load test reads them, and checks its clients saw exactly those runs);
+  `fragment_rerun()` tells a fragment's own rerun from a full run.
+- `warm_up()`: imports Keras in the background once the first page is drawn (the landing page needs none).
+- `time_pages(query)`: the server's warm script time per page through AppTest, and `first_run(port)`: one
+  session's first page from a running server, through its websocket; for `python -m explorer bench`.
 """
 
 from __future__ import annotations
@@ -146,6 +149,33 @@ def fragment(func: Callable[..., Any] | None = None, *, run_every: float | None 
     return decorate(func) if func is not None else decorate
 
 
+def fragment_rerun() -> bool:
+    """True while a fragment reruns on its own (its timer, or a widget inside it), False within a full run."""
+    ctx = get_script_run_ctx()
+    return bool(ctx is not None and ctx.fragment_ids_this_run)
+
+
+@functools.cache
+def warm_up() -> threading.Thread:
+    """Import Keras, and with it TensorFlow, in a background thread, once per process; `app.py` calls it after
+    each run, so it starts when the first page has been drawn.
+
+    The landing page shows only what the models' sidecars record, and is drawn without Keras: a fresh server
+    answers its first visitor in under 2 s instead of 6.5 s (`explorer.bench.cold_start_seconds`). The import
+    (3 s of one core) then runs while the class reads that page, rather than when the first of them opens a
+    page with a model. Only `keras` itself is imported here, none of our modules: a thread importing those while
+    a page imports them from the other end could meet it halfway (a circular import across threads), and one of
+    the two would get a half-initialised module.
+    """
+
+    def load() -> None:
+        import keras  # noqa: F401 (imported for its side effect: the next import of it is free)
+
+    thread = threading.Thread(target=load, name="keras-warm-up", daemon=True)
+    thread.start()
+    return thread
+
+
 def time_pages(query: dict[str, str], repeats: int = 5) -> dict[str, float]:
     """Warm script time of every registered page in ms (median of `repeats` switches to it), through AppTest.
 
@@ -169,3 +199,22 @@ def time_pages(query: dict[str, str], repeats: int = 5) -> dict[str, float]:
             if app.exception:
                 raise RuntimeError(f"{page.file}: {app.exception[0].value}")
     return {name: statistics.median(values) for name, values in times.items()}
+
+
+async def first_run(port: int, query_string: str = "") -> None:
+    """Open a session with the server on `port` as a browser does, ask for the page at `query_string` (the
+    landing page by default), and return when that run has finished (the `script_finished` message)."""
+    import websockets
+    from streamlit.proto.BackMsg_pb2 import BackMsg
+    from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+
+    url = f"ws://127.0.0.1:{port}/_stcore/stream"
+    async with websockets.connect(url, subprotocols=["streamlit"], max_size=None) as stream:
+        request = BackMsg()
+        request.rerun_script.query_string = query_string
+        await stream.send(request.SerializeToString())
+        while True:
+            message = ForwardMsg()
+            message.ParseFromString(await stream.recv())
+            if message.WhichOneof("type") == "script_finished":
+                return
