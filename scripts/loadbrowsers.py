@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from google.protobuf.message import DecodeError
+from loadclient import FINISHED
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 
 from explorer.ui.pages import page_at, page_entry
@@ -68,13 +69,6 @@ APP_CONNECTED = '[data-testid="stApp"][data-test-connection-state="CONNECTED"]'
 RUNNING_ICON = '[data-testid="stStatusWidget"] [data-testid="stStatusWidgetRunningIcon"]'
 EXCEPTION = '[data-testid="stException"]'
 
-# How a run ended, by `ForwardMsg.ScriptFinishedStatus`, in the words `scripts/loadclient.py` uses.
-FINISHED = {
-    ForwardMsg.FINISHED_SUCCESSFULLY: "finished",
-    ForwardMsg.FINISHED_WITH_COMPILE_ERROR: "compile-error",
-    ForwardMsg.FINISHED_EARLY_FOR_RERUN: "rerun",
-    ForwardMsg.FINISHED_FRAGMENT_RUN_SUCCESSFULLY: "fragment-finished",
-}
 
 # Installed in every page before the app's own scripts. It records, in the page's own clock (performance.now(),
 # milliseconds since the navigation started):

@@ -77,6 +77,7 @@ import psutil
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [p for p in (str(ROOT), str(Path(__file__).parent)) if p not in sys.path]
 
+from loadbrowsers import CHROMIUM_ARGS  # noqa: E402, F401  (the browser tests launch Chromium with them)
 from loadclient import Student, StudentError  # noqa: E402
 
 from explorer.presets import default_config, pairs  # noqa: E402  (after the path is set)
@@ -84,19 +85,6 @@ from explorer.tasks import TASKS  # noqa: E402
 from explorer.ui.pages import PAGES, page_entry  # noqa: E402
 from explorer.urlstate import params_from_config  # noqa: E402
 
-CHROMIUM_ARGS = [
-    "--no-sandbox",  # needed when running as root
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    # Many pages in one browser: do not let Chromium slow down the ones it thinks are in the background.
-    "--disable-background-timer-throttling",
-    "--disable-renderer-backgrounding",
-    "--disable-backgrounding-occluded-windows",
-]
 SERVER_START_TIMEOUT_S = 120
 SCENARIOS = ("follow", "explore", "stress", "train")
 
@@ -107,6 +95,7 @@ TRAIN_CONFIG = default_config("reverse", "teacher-forcing", units=8, epochs=1, b
 TRAIN_LABEL = "Train this configuration"
 # The first page the teacher opens after the landing page on a cold server: it runs the shipped model.
 MODEL_PAGE = "attention"
+TEACHER = "teacher"  # the tab that opens the lesson on the cold server, before the class
 MODEL_METRIC = "Exact-sequence accuracy"
 # The teacher's steps, which every following student takes in order: ("page", page name) or ("query", parameter).
 LESSON_STEPS: tuple[tuple[str, str], ...] = (
@@ -197,9 +186,10 @@ def streamlit_server(
     extra_args: list[str] | None = None,
     extra_env: dict[str, str] | None = None,
     cores: set[int] | None = None,
+    script: str = "app.py",
 ) -> Iterator[Server]:
-    """`streamlit run app.py` on a free loopback port with `SEQ2SEQ_CACHE_DIR=cache_dir`, on `cores` only when
-    given (CPU affinity, inherited by every thread and child); yields once healthy.
+    """`streamlit run <script>` (the app by default) on a free loopback port with `SEQ2SEQ_CACHE_DIR=cache_dir`,
+    on `cores` only when given (CPU affinity, inherited by every thread and child); yields once healthy.
 
     Raises RuntimeError with the server's output when it exits or is not healthy within `timeout_s`."""
     port = free_port()
@@ -207,7 +197,7 @@ def streamlit_server(
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "SEQ2SEQ_CACHE_DIR": str(cache_dir), "PYTHONUNBUFFERED": "1"}
     env.update(extra_env or {})
     command = [
-        sys.executable, "-m", "streamlit", "run", "app.py",
+        sys.executable, "-m", "streamlit", "run", script,
         "--server.headless", "true",
         "--server.port", str(port),
         "--server.address", "127.0.0.1",
@@ -552,7 +542,7 @@ async def _cold_start(url: str, launched: float, timeout_s: float) -> tuple[floa
     """The teacher opens the lesson link on a fresh server: seconds from launching it to that first page drawn,
     and to the next page, the first one that runs the shipped model (the landing page shows only what the
     model's sidecar records)."""
-    teacher = Student(url, "teacher", timeout_s=timeout_s)
+    teacher = Student(url, TEACHER, timeout_s=timeout_s)
     await teacher.open(link(LESSON))
     first = time.perf_counter() - launched
     await teacher.switch_page(page_entry(MODEL_PAGE).url_path)
@@ -636,7 +626,7 @@ def fidelity(outcome: Outcome, runs: list[dict[str, Any]], scenario: str) -> dic
     of which runs answered which request). Both ways, the server's CPU per run, by page.
     """
     groups = {
-        "simulated": {s.session_id for s in outcome.students if s.session_id and s.name != "teacher"},
+        "simulated": {s.session_id for s in outcome.students if s.session_id and s.name != TEACHER},
         "browser": {u.session_id for u in outcome.browser_users if u.session_id},
     }
     logged = {group: [run for run in runs if run.get("session") in sessions] for group, sessions in groups.items()}
@@ -654,7 +644,7 @@ def fidelity(outcome: Outcome, runs: list[dict[str, Any]], scenario: str) -> dic
         answered = [
             sum(1 for run in s.runs if not run.is_fragment and r.sent <= run.started and (run.ended or 0) <= r.ended)
             for s in outcome.students
-            if s.name != "teacher"
+            if s.name != TEACHER
             for r in s.requests
             if r.action in ("open", "page") and r.outcome == "done"
         ]
@@ -677,7 +667,7 @@ def fidelity(outcome: Outcome, runs: list[dict[str, Any]], scenario: str) -> dic
 
 
 def summarise(plan: Plan, outcome: Outcome, runs, sampler: Sampler, cpu_s: float, cold_s: float, jobs: int):
-    students = outcome.students
+    students = [s for s in outcome.students if s.name != TEACHER]  # the teacher's cold start is reported apart
     requests = [r for s in students for r in s.requests]
     done = [r for r in requests if r.outcome == "done"]
     actions = [r.latency_ms for r in done if r.action != "auto"]
@@ -687,7 +677,7 @@ def summarise(plan: Plan, outcome: Outcome, runs, sampler: Sampler, cpu_s: float
     for user in outcome.browser_users:
         errors += [f"browser {user.name}: {e}" for e in user.errors]
         errors += [f"browser {user.name}: exception box: {text[:200]}" for text in user.exceptions]
-    mismatches = check_runs(students, runs)
+    mismatches = check_runs(outcome.students, runs)
     timed = len(done)
     summary: dict[str, Any] = {
         "scenario": plan.scenario,

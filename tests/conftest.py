@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import sys
+from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 # The app skips Altair's schema validation when serving (explorer/ui/figures.py, configure_charts); under test
@@ -14,6 +17,36 @@ import pytest
 from explorer.presets import default_config, pairs
 
 ALL_PAIRS = pairs()
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def load_script(name: str):
+    """scripts/<name>.py as a module (scripts/ is not a package), loaded once; its folder goes on sys.path so
+    that the scripts find each other as they do when run."""
+    module_name = f"seq2seq_{name}"
+    if module_name not in sys.modules:
+        scripts = str(ROOT / "scripts")
+        if scripts not in sys.path:
+            sys.path.append(scripts)
+        spec = importlib.util.spec_from_file_location(module_name, ROOT / "scripts" / f"{name}.py")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[module_name] = module  # dataclasses look their module up by name
+        spec.loader.exec_module(module)
+    return sys.modules[module_name]
+
+
+def open_app(page: str | None = None, **params):
+    """The app through AppTest with `params` in its link, on `page` (a page file) when given; no exception."""
+    from streamlit.testing.v1 import AppTest
+
+    app = AppTest.from_file(str(ROOT / "app.py"), default_timeout=180)
+    for key, value in params.items():
+        app.query_params[key] = value
+    app.run()
+    if page:
+        app.switch_page(page).run()
+    assert not app.exception, [e.value for e in app.exception]
+    return app
 
 
 def tiny_config(task: str, arch: str, **overrides):

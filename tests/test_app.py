@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from streamlit.testing.v1 import AppTest
+from conftest import open_app
 
 from explorer.architectures import ARCHITECTURES
 from explorer.presets import compatible_archs, default_config
@@ -16,24 +16,12 @@ from explorer.tasks import DEFAULT_TASK, TASKS
 from explorer.ui.pages import PAGES as APP_PAGES
 
 ROOT = Path(__file__).resolve().parents[1]
-APP = str(ROOT / "app.py")
 PAGES = [page.file for page in APP_PAGES]  # the page registry, which app.py's navigation is built from
 
 
 @pytest.fixture(autouse=True)
 def isolated_cache(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("SEQ2SEQ_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "app-cache"))
-
-
-def open_app(page: str | None = None, **params) -> AppTest:
-    app = AppTest.from_file(APP, default_timeout=180)
-    for key, value in params.items():
-        app.query_params[key] = value
-    app.run()
-    if page:
-        app.switch_page(page).run()
-    assert not app.exception, [e.value for e in app.exception]
-    return app
 
 
 def url_param(app, name: str) -> str:

@@ -18,7 +18,7 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
-from streamlit.testing.v1 import AppTest
+from conftest import open_app
 
 from explorer import architectures
 from explorer.cache import PRETRAINED_DIR, ModelStore
@@ -40,17 +40,6 @@ from explorer.ui.pages import PAGES
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = str(ROOT / "app.py")
-
-
-def open_app(page: str | None = None, **params) -> AppTest:
-    app = AppTest.from_file(APP, default_timeout=180)
-    for key, value in params.items():
-        app.query_params[key] = value
-    app.run()
-    if page:
-        app.switch_page(page).run()
-    assert not app.exception, [e.value for e in app.exception]
-    return app
 
 
 @pytest.fixture

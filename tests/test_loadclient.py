@@ -12,17 +12,9 @@ Nothing here asserts a duration: waits have generous time limits and only fail w
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import importlib.util
 import json
 import os
-import signal
-import socket
-import subprocess
-import sys
 import time
-import urllib.error
-import urllib.request
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -30,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import load_script
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = Path("tests") / "loadapp" / "app.py"  # from ROOT, where Streamlit reads `.streamlit/config.toml`
@@ -39,18 +32,8 @@ STEP_TIMEOUT_S = 30  # a request, or something the page should come to show
 TIMER_INTERVAL_S = 0.3  # the app's fragment timers (`run_every`)
 
 
-def load_client():
-    """scripts/loadclient.py as a module (scripts/ is not a package)."""
-    name = "seq2seq_loadclient"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / "loadclient.py")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module  # dataclasses look their module up by name
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-loadclient = load_client()
+loadtest = load_script("loadtest")  # its server helpers start the tiny app
+loadclient = load_script("loadclient")
 
 
 # ---- the server ------------------------------------------------------------------------------------------------
@@ -69,79 +52,24 @@ class Server:
         return self.output.read_text(errors="replace")[-4000:] if self.output.exists() else ""
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def health(url: str) -> str | None:
-    try:
-        with urllib.request.urlopen(f"{url}/_stcore/health", timeout=5) as response:
-            return response.read().decode("utf-8", "replace").strip()
-    except (urllib.error.URLError, OSError):
-        return None
-
-
-def stop_process_group(process: subprocess.Popen) -> None:
-    """SIGTERM the server's own process group, then SIGKILL if it is still there after 15 s."""
-    if process.poll() is not None:
-        return
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGTERM)
-    try:
-        process.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=15)
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     """`streamlit run tests/loadapp/app.py` on a free loopback port, logging its runs to a file of its own; its
     first run (which imports Keras) is made here, so that no test waits for it."""
     folder = tmp_path_factory.mktemp("loadclient-server")
-    url = f"http://127.0.0.1:{free_port()}"
     env = {
-        **os.environ,
         "SEQ2SEQ_RUN_LOG": str(folder / "runs.jsonl"),
-        "SEQ2SEQ_CACHE_DIR": str(folder / "models"),  # the app makes the job manager, which would look there
         "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
-        "PYTHONUNBUFFERED": "1",
-        "TF_CPP_MIN_LOG_LEVEL": "3",
     }
-    command = [
-        sys.executable, "-m", "streamlit", "run", str(APP),
-        "--server.headless", "true",
-        "--server.port", url.rsplit(":", 1)[1],
-        "--server.address", "127.0.0.1",
-        "--browser.gatherUsageStats", "false",
-        "--server.fileWatcherType", "none",  # others may edit the tree meanwhile: no "Source file changed"
-    ]  # fmt: skip
-    served = Server(url, folder / "runs.jsonl", folder / "streamlit.log")
-    with open(served.output, "wb") as output:
-        process = subprocess.Popen(
-            command,
-            cwd=ROOT,
-            env=env,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,  # its own process group, so that all of it can be ended
-        )
-    try:
-        deadline = time.monotonic() + SERVER_START_TIMEOUT_S
-        while health(url) != "ok":
-            if process.poll() is not None:
-                pytest.fail(f"streamlit exited with code {process.returncode}:\n{served.output_tail()}")
-            if time.monotonic() > deadline:
-                pytest.fail(f"streamlit not healthy after {SERVER_START_TIMEOUT_S} s:\n{served.output_tail()}")
-            time.sleep(0.25)
-        asyncio.run(first_run(served))
-        yield served
-    finally:
-        stop_process_group(process)
+    try:  # the cache folder: the app makes the job manager, which would look there
+        with loadtest.streamlit_server(
+            folder / "models", folder / "streamlit.log", SERVER_START_TIMEOUT_S, extra_env=env, script=str(APP)
+        ) as up:
+            served = Server(up.url, folder / "runs.jsonl", up.log_path)
+            asyncio.run(first_run(served))
+            yield served
+    except RuntimeError as error:  # it exited, or never answered its health check
+        pytest.fail(str(error))
 
 
 async def first_run(server: Server) -> None:

@@ -11,11 +11,10 @@ not the switch for a distribution's Chromium.) Without Debian's Chromium, or wit
 from __future__ import annotations
 
 import importlib
-import importlib.util
-import sys
 from pathlib import Path
 
 import pytest
+from conftest import load_script
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = Path("/usr/bin/chromium")
@@ -46,13 +45,7 @@ def pytest_collection_modifyitems(config, items):
 
 def load_loadtest():
     """scripts/loadtest.py as a module: its server helpers serve these fixtures too."""
-    name = "seq2seq_loadtest"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / "loadtest.py")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module  # dataclasses look their module up by name
-        spec.loader.exec_module(module)
-    return sys.modules[name]
+    return load_script("loadtest")
 
 
 def _require_browser() -> None:
