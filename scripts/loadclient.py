@@ -27,8 +27,9 @@ a link, page or control, the fragment's run for a fragment timer or a button in 
 later one supersedes before its run finished (the server folds them into one run) is counted as superseded, not
 timed; a fragment timer that fires while a full run is due is absorbed into it. Every script run is recorded
 (`new_session` starts one, `script_finished` ends it), so a test can check the client saw exactly the runs the
-server logged (`explorer.ui.runtime`'s `SEQ2SEQ_RUN_LOG`). Exception boxes, a closed connection, a page not
-found and a request that times out are errors; exception boxes the page shows are in `exceptions`.
+server logged (`explorer.ui.runtime`'s `SEQ2SEQ_RUN_LOG`). A closed connection, a page not found and a run that
+ends badly are recorded in `errors`; a request or a wait that times out raises `StudentError`; exception boxes
+the page shows are in `exceptions`.
 """
 
 from __future__ import annotations
@@ -183,25 +184,23 @@ class Student:
 
     async def wait_for(self, kind: str, text: str, timeout_s: float | None = None) -> Element:
         """Wait until the page shows an element of `kind` whose text starts with `text` (e.g. a metric)."""
-        deadline = self.clock() + (timeout_s or self.timeout_s)
-        while (found := self.find(kind, text)) is None:
-            self._raise_if_closed()
-            remaining = deadline - self.clock()
-            if remaining <= 0:
-                raise StudentError(f"{self.name}: no {kind} {text!r} after {timeout_s or self.timeout_s:.0f} s")
-            self._changed.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._changed.wait(), min(remaining, 1.0))
-        return found
+        await self._until(lambda: self.find(kind, text) is not None, f"no {kind} {text!r}", timeout_s)
+        return self.find(kind, text)
 
     async def settle(self, timeout_s: float | None = None) -> None:
         """Wait until the run under way (if any) has finished, e.g. the one that drew what `wait_for` found."""
-        deadline = self.clock() + (timeout_s or self.timeout_s)
-        while self.runs and self.runs[-1].ended is None:
+        await self._until(lambda: not self.runs or self.runs[-1].ended is not None, "a run still under way", timeout_s)
+
+    async def _until(self, done: Callable[[], bool], failure: str, timeout_s: float | None = None) -> None:
+        """Wait for the messages to make `done()` true; StudentError(failure) after the timeout or on a closed
+        connection."""
+        limit = timeout_s or self.timeout_s
+        deadline = self.clock() + limit
+        while not done():
             self._raise_if_closed()
             remaining = deadline - self.clock()
             if remaining <= 0:
-                raise StudentError(f"{self.name}: a script run still under way after {timeout_s or self.timeout_s} s")
+                raise StudentError(f"{self.name}: {failure} after {limit:.0f} s")
             self._changed.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._changed.wait(), min(remaining, 1.0))
@@ -271,17 +270,12 @@ class Student:
         return request
 
     async def _answered(self, request: Request) -> None:
-        deadline = self.clock() + self.timeout_s
-        while request.outcome == "pending":
-            self._raise_if_closed()
-            remaining = deadline - self.clock()
-            if remaining <= 0:
+        try:
+            await self._until(lambda: request.outcome != "pending", f"{request.action} {request.target}: no answer")
+        except StudentError:
+            if request.outcome == "pending":
                 request.outcome = "timeout"
-                self.errors.append(f"{request.action} {request.target}: no answer in {self.timeout_s:.0f} s")
-                raise StudentError(self.errors[-1])
-            self._changed.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._changed.wait(), min(remaining, 1.0))
+            raise
 
     def _settle(self, run: ScriptRun, next_fragments: tuple[str, ...] | None = None) -> None:
         """A run finished: answer the requests it answers.

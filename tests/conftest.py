@@ -35,6 +35,26 @@ def load_script(name: str):
     return sys.modules[module_name]
 
 
+def hold_training(manager, monkeypatch):
+    """Every training run of `manager` held before its first step until the returned event is set, then
+    trained small (1 epoch of 256 examples): a test sees a job queued and running for as long as it needs."""
+    import threading
+
+    from explorer.training import train
+
+    gate = threading.Event()
+
+    def held(config, progress=None, should_stop=None):
+        while not gate.wait(0.01):
+            if should_stop():
+                break
+        small = config.replace(train={"epochs": 1, "samples_per_epoch": 256, "eval_examples": 64})
+        return train(small, progress=progress, should_stop=should_stop)
+
+    monkeypatch.setattr(manager, "trainer", held)
+    return gate
+
+
 def open_app(page: str | None = None, **params):
     """The app through AppTest with `params` in its link, on `page` (a page file) when given; no exception."""
     from streamlit.testing.v1 import AppTest

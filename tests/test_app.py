@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import open_app
+from conftest import hold_training, open_app
 
 from explorer.architectures import ARCHITECTURES
 from explorer.presets import compatible_archs, default_config
@@ -665,21 +665,9 @@ def held_training(monkeypatch, cache_kept_clean):
     """The app's job manager with every training run held before its first step until the test sets the returned
     event, and trained small (1 epoch of 256 examples) when let go. The manager is replaced afterwards, so no
     later test is served these small models."""
-    import threading
-
-    from explorer.training import train
     from explorer.ui.runtime import get_manager
 
-    gate = threading.Event()
-
-    def held(config, progress=None, should_stop=None):
-        while not gate.wait(0.01):
-            if should_stop():
-                break
-        small = config.replace(train={"epochs": 1, "samples_per_epoch": 256, "eval_examples": 64})
-        return train(small, progress=progress, should_stop=should_stop)
-
-    monkeypatch.setattr(get_manager(), "trainer", held)
+    gate = hold_training(get_manager(), monkeypatch)
     yield gate
     gate.set()
     get_manager().shutdown(wait_s=120)  # its runs end (and save) before the cache is cleaned

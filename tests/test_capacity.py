@@ -18,7 +18,7 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
-from conftest import open_app
+from conftest import hold_training, open_app
 
 from explorer import architectures
 from explorer.cache import PRETRAINED_DIR, ModelStore
@@ -136,18 +136,7 @@ def test_the_train_page_with_nothing_training_sets_no_timer(fresh_manager, auto_
 @pytest.fixture
 def held_training(fresh_manager, monkeypatch):
     """Every training run held before its first step until the returned event is set, then trained small."""
-    from explorer.training import train
-
-    gate = threading.Event()
-
-    def held(config, progress=None, should_stop=None):
-        while not gate.wait(0.01):
-            if should_stop():
-                break
-        small = config.replace(train={"epochs": 1, "samples_per_epoch": 256, "eval_examples": 64})
-        return train(small, progress=progress, should_stop=should_stop)
-
-    monkeypatch.setattr(fresh_manager, "trainer", held)
+    gate = hold_training(fresh_manager, monkeypatch)
     yield gate
     gate.set()
 
