@@ -404,6 +404,7 @@ class Outcome:
 
     students: list[Student] = field(default_factory=list)  # every tab a student opened, closed ones included
     got_model: int = 0
+    model_seen: list[float] = field(default_factory=list)  # time.time() when each student had the model drawn
     browser_users: list[Any] = field(default_factory=list)
     phase_started: float = 0.0  # time.time() when the class started arriving
     phase_ended: float = 0.0
@@ -482,6 +483,7 @@ async def _train(student: Student, outcome: Outcome, start: asyncio.Event | None
     await student.wait_for("metric", MODEL_METRIC)
     await student.settle()
     outcome.got_model += 1
+    outcome.model_seen.append(time.time())
 
 
 async def _release_when_arrived(outcome: Outcome, expected: int, start: asyncio.Event, browsers_ready) -> None:
@@ -708,6 +710,12 @@ def summarise(plan: Plan, outcome: Outcome, runs, sampler: Sampler, cpu_s: float
         "cold_start_s": _round(cold_s, 2),
         "training_jobs": jobs,
         "students_with_model": outcome.got_model if plan.scenario == "train" else None,
+        # from the class pressing Train together to the first and the last student with the model drawn
+        "time_to_model_s": (
+            [_round(min(outcome.model_seen) - clicked, 1), _round(max(outcome.model_seen) - clicked, 1)]
+            if outcome.model_seen and (clicked := outcome.clicked_at)
+            else None
+        ),
         "browsers_with_model": sum(1 for u in outcome.browser_users if u.got_model) if plan.browsers else None,
         "kilobytes_received": round(sum(s.received_bytes for s in students) / 1024),
         "server_core": plan.server_core,
