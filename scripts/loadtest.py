@@ -432,7 +432,7 @@ async def _student(index: int, plan: Plan, url: str, outcome: Outcome, start: as
         for _ in range(plan.actions):
             await _think(rng, plan.mean_think_s)
             if plan.scenario == "follow":
-                student = await _take(student, next(steps), config, rng)
+                await _take(student, next(steps), config, rng)
             else:
                 student, config = await _explore(student, config, rng, url, plan, outcome)
     except StudentError as error:
@@ -442,7 +442,8 @@ async def _student(index: int, plan: Plan, url: str, outcome: Outcome, start: as
         await student.close()
 
 
-async def _take(student: Student, step: tuple[str, str], config, rng: random.Random) -> Student:
+async def _take(student: Student, step: tuple[str, str], config, rng: random.Random) -> None:
+    """One step of the lesson: a page switch, or a new input sequence or beam width through the URL."""
     action, what = step
     if action == "page":
         await student.switch_page(page_entry(what).url_path)
@@ -452,7 +453,6 @@ async def _take(student: Student, step: tuple[str, str], config, rng: random.Ran
             await student.set_query(seq=sequence)
     elif what == "beam":
         await student.set_query(beam=rng.choice(BEAM_WIDTHS))
-    return student
 
 
 async def _explore(student: Student, config, rng: random.Random, url: str, plan: Plan, outcome: Outcome):

@@ -138,8 +138,7 @@ def fragment(func: Callable[..., Any] | None = None, *, run_every: float | None 
     def decorate(draw: Callable[..., Any]):
         @functools.wraps(draw)
         def logged(*args, **kwargs):
-            ctx = get_script_run_ctx()
-            if ctx is None or not ctx.fragment_ids_this_run:
+            if not fragment_rerun():
                 return draw(*args, **kwargs)
             with _logged("fragment", st.session_state.get(_PAGE_KEY, ""), draw.__name__):
                 return draw(*args, **kwargs)
