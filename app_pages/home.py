@@ -4,6 +4,8 @@ import streamlit as st
 
 from explorer.presets import kind_example_config
 from explorer.tasks import PROBLEM_KINDS, TASKS
+from explorer.ui.lessons import lesson_list
+from explorer.ui.locks import locked
 from explorer.ui.models import UNFINISHED, describe_source, model_job, watch_jobs
 from explorer.ui.pages import page_link
 from explorer.ui.picker import current_config, use_config
@@ -35,7 +37,15 @@ for column, kind in zip(columns, PROBLEM_KINDS, strict=True):
                 on_click=use_config,
                 args=(kind_example_config(name),),  # e.g. a series task in its prediction mode under Prediction
                 width="stretch",
+                disabled=locked("picker"),
             )
+
+st.subheader("Lessons")
+st.write(
+    "Each lesson walks through one idea on the pages themselves: every step opens a page with the right model "
+    "and input, asks you to do or predict one thing, and moves on once you have. A step is a link, to share."
+)
+lesson_list()
 
 config = current_config()
 job = model_job(config)

@@ -11,6 +11,7 @@ from explorer.presets import compatible_archs, default_config
 from explorer.reproductions import budget_of, like_for_like
 from explorer.tasks import get_task
 from explorer.ui.figures import chart_spec, chart_with_downloads
+from explorer.ui.locks import locked
 from explorer.ui.models import (
     UNFINISHED,
     cancel_training,
@@ -61,13 +62,21 @@ def live_progress() -> None:
     if waiting_here(job):
         if others:
             st.caption(f"{others} other session(s) wait on this run too: cancelling withdraws only your request.")
-        st.button("Cancel training", key="cancel", on_click=cancel_training, args=(config,))
+        st.button(
+            "Cancel training", key="cancel", on_click=cancel_training, args=(config,), disabled=locked("training")
+        )
     else:
         if others:
             st.caption(f"{others} other session(s) wait on this run: the model will be yours too when it finishes.")
         else:
             st.caption("Nobody waits on this run any more: it stops at the end of the current batch.")
-        st.button("Keep it training for me too", key="join", on_click=start_training, args=([config],))
+        st.button(
+            "Keep it training for me too",
+            key="join",
+            on_click=start_training,
+            args=([config],),
+            disabled=locked("training"),
+        )
 
 
 st.subheader(f"{config.task.name} × {config.model.arch}")
@@ -105,7 +114,9 @@ else:
             f"Estimated training time on this server: up to about {estimate_seconds(config):,.0f} s "
             "(less when it reaches its target accuracy early)."
         )
-    if st.button("Train this configuration", type="primary", key="train", disabled=refusal is not None):
+    if st.button(
+        "Train this configuration", type="primary", key="train", disabled=refusal is not None or locked("training")
+    ):
         model_job(config, train=True)
         st.rerun()
 
@@ -131,7 +142,9 @@ runs = {
 }
 compare_jobs = {arch: lookup_job(run) for arch, run in runs.items()}
 missing = [arch for arch, j in compare_jobs.items() if j.state in (CANCELLED, FAILED)]
-if missing and st.button(f"Train the {len(missing)} missing model(s): {', '.join(missing)}", key="train_missing"):
+if missing and st.button(
+    f"Train the {len(missing)} missing model(s): {', '.join(missing)}", key="train_missing", disabled=locked("training")
+):
     start_training([runs[arch] for arch in missing])
     st.rerun()
 # The learner's own trained configurations on this task join the comparison (read once per full run).

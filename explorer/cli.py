@@ -223,13 +223,17 @@ def command_pretrain(args) -> None:
     from explorer.analysis import length_rows
     from explorer.cache import PRETRAINED_DIR
     from explorer.jobs import environment
-    from explorer.presets import pretrain_configs
-    from explorer.storage import add_to_sidecar, load_bundle, paths_for, save_bundle
+    from explorer.presets import pretrain_configs, replay_configs
+    from explorer.storage import add_to_sidecar, load_bundle, paths_for, save_bundle, snapshot_files
     from explorer.training import train
 
     directory = Path(args.output) if args.output else PRETRAINED_DIR
     configs = pretrain_configs()
     wanted = {c.key() for c in configs}
+    # The models the lessons and the replay pages open first also ship their training-replay snapshots.
+    replayed = {c.key() for c in replay_configs()}
+    if args.only_replay:
+        configs = [c for c in configs if c.key() in replayed]
     if args.analysis_only:
         for index, config in enumerate(configs, 1):
             bundle, _ = load_bundle(directory, config.key())
@@ -240,7 +244,7 @@ def command_pretrain(args) -> None:
         weights, sidecar = paths_for(directory, config.key())
         if args.missing_only and weights.exists() and sidecar.exists():
             continue
-        result = train(config)
+        result = train(config, snapshots=config.key() in replayed)
         save_bundle(
             result.bundle,
             directory,
@@ -255,19 +259,21 @@ def command_pretrain(args) -> None:
                 "length_accuracy": length_rows(result.bundle),
                 **environment(),
             },
+            result.snapshots,
         )
+        replay = f", {len(result.snapshots)} replay snapshots" if result.snapshots else ""
         print(
             f"[{index}/{len(configs)}] {config.task.name} x {config.model.arch} {config.key()}: {result.status}, "
-            f"{result.metrics['sequence_accuracy']:.1%} in {result.train_seconds:.1f} s",
+            f"{result.metrics['sequence_accuracy']:.1%} in {result.train_seconds:.1f} s{replay}",
             flush=True,
         )
     # Files from configs that are no longer shipped would only confuse `cache verify`.
     for stale in directory.glob("*.json"):
         if stale.stem not in wanted:
-            for path in paths_for(directory, stale.stem):
+            for path in [*paths_for(directory, stale.stem), *snapshot_files(directory, stale.stem)]:
                 path.unlink(missing_ok=True)
     total = sum(p.stat().st_size for p in directory.glob("*.*"))
-    print(f"pretrained/: {len(configs)} models, {total / 1e6:.1f} MB")
+    print(f"pretrained/: {len(wanted)} models, {total / 1e6:.1f} MB")
 
 
 def command_cache(args) -> None:
@@ -304,6 +310,20 @@ def command_cache(args) -> None:
             raise SystemExit(1)
 
 
+def command_lessons(args) -> None:
+    from explorer.lessons import catalogue
+
+    lessons = catalogue()
+    if args.json:
+        print(json.dumps(_clean(lessons), sort_keys=True))
+        return
+    for lesson in lessons:
+        print(f"{lesson['id']}: {lesson['title']}")
+        for step in lesson["steps"]:
+            print(f"  {step['index']}. {step['title']:<34} {step['url'][:90]}")
+    print(f"{len(lessons)} lessons, {sum(len(lesson['steps']) for lesson in lessons)} steps")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="python -m explorer", description="Seq2Seq Explorer library commands")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -328,10 +348,17 @@ def build_parser() -> argparse.ArgumentParser:
     pretraining.add_argument("--output", help="folder to write (default: the repository's pretrained/)")
     pretraining.add_argument("--missing-only", action="store_true", help="keep models already there")
     pretraining.add_argument(
+        "--only-replay",
+        action="store_true",
+        help="retrain only the models that ship training-replay snapshots (presets.REPLAY_SHIPPED)",
+    )
+    pretraining.add_argument(
         "--analysis-only",
         action="store_true",
         help="train nothing: recompute the analyses stored beside each shipped model (accuracy by input length)",
     )
+    teaching = commands.add_parser("lessons", help="the guided lessons, their steps and each step's link")
+    teaching.add_argument("--json", action="store_true", help="last line of output is one JSON list of lessons")
     caching = commands.add_parser("cache", help="list, verify or clear stored models")
     caching.add_argument("action", choices=["list", "verify", "clear"])
     caching.add_argument("--json", action="store_true")
@@ -345,6 +372,7 @@ COMMANDS = {
     "bench": command_bench,
     "pretrain": command_pretrain,
     "cache": command_cache,
+    "lessons": command_lessons,
 }
 
 

@@ -395,10 +395,25 @@ def get_task(name: str) -> Task:
         raise ValueError(f"unknown task {name!r}; choose from {', '.join(TASKS)}") from None
 
 
+# The seed of the input every page opens with (and every lesson step, so a class looks at one input together).
+SAMPLE_SEED = 2024
+
+
 def make_batch(config: TaskConfig, size: int, seed: int | None = None) -> Batch:
     """`size` fresh examples; the same (config, seed) always gives the same batch."""
     rng = np.random.default_rng(config.seed if seed is None else seed)
     return get_task(config.name).make_batch(config, size, rng)
+
+
+def format_sequence(config: TaskConfig, sequence: np.ndarray) -> str:
+    """A sequence as a student would type it (what `parse_sequence` reads back): whole numbers for tokens, two
+    decimals for a series."""
+    values = np.asarray(sequence)
+    if values.ndim == 2:  # series: (time, 1)
+        values = values[:, 0]
+    if get_task(config.name).values == "tokens":
+        return ", ".join(str(int(v)) for v in values)
+    return ", ".join(f"{v:.2f}" for v in values)
 
 
 def parse_sequence(text: str, config: TaskConfig) -> np.ndarray:

@@ -21,14 +21,18 @@ from typing import Any
 import numpy as np
 import streamlit as st
 
+from explorer import tasks
 from explorer.config import RunConfig
-from explorer.tasks import TASKS
+from explorer.tasks import SAMPLE_SEED, TASKS
+from explorer.ui.locks import control_frame, locked
 from explorer.ui.picker import current_config
 
 # Session-state key of the link problems found on first reads: {parameter: message}, shown until the user
 # picks a value for that control.
 _LINK_PROBLEMS = "_link_problems"
 _LINKS_READ = "_links_read"
+# Session-state key of the keys (= URL parameter names) of the page controls this session has drawn.
+_BOUND_KEYS = "_bound_keys"
 
 # The argument through which each choice widget takes its default value.
 _DEFAULT_ARGUMENT = {"radio": "index", "selectbox": "index", "select_slider": "value", "multiselect": "default"}
@@ -103,18 +107,21 @@ def url_choice(
 
     _first_read(key, problem)
     _show_link_problem(key)
+    st.session_state.setdefault(_BOUND_KEYS, set()).add(key)
     default_value = options.index(default) if default_argument == "index" else default
-    return widget(
-        label,
-        options,
-        key=key,
-        format_func=format_func,
-        bind="query-params",
-        on_change=_forget_link_problem,
-        args=(key,),
-        **{default_argument: default_value},
-        **kwargs,
-    )
+    kwargs.setdefault("disabled", locked("controls"))
+    with control_frame(key):
+        return widget(
+            label,
+            options,
+            key=key,
+            format_func=format_func,
+            bind="query-params",
+            on_change=_forget_link_problem,
+            args=(key,),
+            **{default_argument: default_value},
+            **kwargs,
+        )
 
 
 def url_number(label: str, low: int, high: int, *, key: str, default: int = 0, **kwargs) -> int:
@@ -134,8 +141,10 @@ def url_number(label: str, low: int, high: int, *, key: str, default: int = 0, *
 
     _first_read(key, problem)
     _show_link_problem(key)
-    return int(
-        st.number_input(
+    st.session_state.setdefault(_BOUND_KEYS, set()).add(key)
+    kwargs.setdefault("disabled", locked("controls"))
+    with control_frame(key):
+        value = st.number_input(
             label,
             low,
             high,
@@ -147,7 +156,18 @@ def url_number(label: str, low: int, high: int, *, key: str, default: int = 0, *
             args=(key,),
             **kwargs,
         )
-    )
+    return int(value)
+
+
+def forget_page_controls() -> None:
+    """Forget what this session read from its link and what its page controls hold (the typed sequence, the
+    cursors, every URL-bound control), so that the next run reads them all from the URL again, as a fresh session
+    opening that link would. Called before switching to a link's page (a lesson's step)."""
+    state = st.session_state
+    for key in (*state.get(_BOUND_KEYS, ()), _TYPED_FOR, _TYPED, "sequence_valid", _LINKS_READ, _LINK_PROBLEMS):
+        state.pop(key, None)
+    for cursor in (OUTPUT_STEP, LAYER_STEP):
+        state.pop(cursor.key, None)
 
 
 def pick_point_on_select(chart_key: str, selection: str, field: str, target_key: str) -> Callable[[], None]:
@@ -164,17 +184,13 @@ def pick_point_on_select(chart_key: str, selection: str, field: str, target_key:
 
 
 def format_sequence(config: RunConfig, sequence: np.ndarray) -> str:
-    """A sequence as the student would type it: whole numbers for tokens, two decimals for a series."""
-    values = np.asarray(sequence)
-    if values.ndim == 2:  # series: (time, 1)
-        values = values[:, 0]
-    if TASKS[config.task.name].values == "tokens":
-        return ", ".join(str(int(v)) for v in values)
-    return ", ".join(f"{v:.2f}" for v in values)
+    """A sequence as the student would type it (see `explorer.tasks.format_sequence`)."""
+    return tasks.format_sequence(config.task, sequence)
 
 
-def _sample_text(config: RunConfig, seed: int | None = 2024) -> str:
-    """A valid input for `config`'s task: the same one every time, or a fresh one when `seed` is None."""
+def _sample_text(config: RunConfig, seed: int | None = SAMPLE_SEED) -> str:
+    """A valid input for `config`'s task: the same one every time (the one lessons open with), or a fresh one
+    when `seed` is None."""
     from explorer.tasks import make_batch
 
     seed = int(np.random.default_rng().integers(2**31)) if seed is None else seed
@@ -216,11 +232,13 @@ def sequence_input(config: RunConfig | None = None) -> np.ndarray:
         state[_TYPED_FOR] = signature
         state.pop("sequence_valid", None)
     state["sequence_text"] = state[_TYPED]
-    box, button = st.columns([5, 1], vertical_alignment="bottom")
+    with control_frame("sequence"):
+        box, button = st.columns([5, 1], vertical_alignment="bottom")
     text = box.text_input(
         "Input sequence",
         key="sequence_text",
         on_change=_keep_typed,
+        disabled=locked("controls"),
         help=f"{config.task.input_length} values separated by commas or spaces"
         + (f", each from 1 to {config.task.cardinality}" if TASKS[config.task.name].values == "tokens" else ""),
     )
@@ -230,6 +248,7 @@ def sequence_input(config: RunConfig | None = None) -> np.ndarray:
         on_click=lambda: set_sequence(_sample_text(config, seed=None)),
         help="Put a fresh random input of the right length in the box.",
         width="stretch",
+        disabled=locked("controls"),
     )
     try:
         sequence = parse_sequence(text, config.task)
@@ -284,7 +303,8 @@ def step_cursor(length: int, cursor: Cursor = OUTPUT_STEP, label: str | None = N
     if length <= 1:
         st.caption(f"{label}: 1 (the only one)")
         return 1
-    step = st.slider(label, 1, length, key=cursor.key, help=cursor.help)
+    with control_frame(cursor.key):
+        step = st.slider(label, 1, length, key=cursor.key, help=cursor.help, disabled=locked("controls"))
     if st.query_params.get(cursor.param) != str(step):
         st.query_params[cursor.param] = str(step)
     return step

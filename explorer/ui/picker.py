@@ -22,6 +22,7 @@ from explorer.architectures import ARCHITECTURES
 from explorer.config import CELL_TYPES, SCHEDULES, SERIES_MODES, RunConfig
 from explorer.presets import compatible_archs, default_config
 from explorer.tasks import DEFAULT_TASK, TASKS
+from explorer.ui.locks import locked
 from explorer.urlstate import GRADIENT_CLIPS, config_from_params, params_from_config
 
 UNIT_CHOICES = (4, 8, 16, 32, 64, 128, 256)
@@ -77,44 +78,56 @@ def picker() -> RunConfig:
     _ensure_keys()
     sidebar = st.sidebar
     sidebar.header("Model")
+    fixed, fixed_params, fixed_training = locked("picker"), locked("params"), locked("training")
     task = sidebar.selectbox(
-        "Task", list(TASKS), key="pick_task", on_change=_task_changed, format_func=lambda n: f"{n} · {TASKS[n].kind}"
+        "Task",
+        list(TASKS),
+        key="pick_task",
+        on_change=_task_changed,
+        format_func=lambda n: f"{n} · {TASKS[n].kind}",
+        disabled=fixed,
     )
     task_entry = TASKS[task]
     archs = compatible_archs(task)
     if state.get("pick_arch") not in archs:
         state["pick_arch"] = task_entry.default_arch if task_entry.default_arch in archs else archs[0]
-    arch = sidebar.selectbox("Architecture", archs, key="pick_arch", on_change=_arch_changed)
+    arch = sidebar.selectbox("Architecture", archs, key="pick_arch", on_change=_arch_changed, disabled=fixed)
     arch_entry = ARCHITECTURES[arch]
-    with sidebar.expander("Parameters", expanded=False):
-        st.number_input("Input length", 1, 60, key="pick_input_length")
+    with sidebar.expander("Parameters", expanded=False, key="picker_parameters"):
+        st.number_input("Input length", 1, 60, key="pick_input_length", disabled=fixed_params)
         if task_entry.output_length_is_free:
-            st.number_input("Output length (k)", 1, 60, key="pick_output_length")
+            st.number_input("Output length (k)", 1, 60, key="pick_output_length", disabled=fixed_params)
         if task_entry.values == "tokens":
-            st.number_input("Cardinality (symbols 1..n)", 2, 500, key="pick_cardinality")
+            st.number_input("Cardinality (symbols 1..n)", 2, 500, key="pick_cardinality", disabled=fixed_params)
         else:
-            st.selectbox("Series mode", SERIES_MODES, key="pick_series_mode")
-        st.selectbox("Cell", CELL_TYPES, key="pick_cell")
-        st.select_slider("Units", _options(UNIT_CHOICES, state["pick_units"]), key="pick_units")
+            st.selectbox("Series mode", SERIES_MODES, key="pick_series_mode", disabled=fixed_params)
+        st.selectbox("Cell", CELL_TYPES, key="pick_cell", disabled=fixed_params)
+        st.select_slider("Units", _options(UNIT_CHOICES, state["pick_units"]), key="pick_units", disabled=fixed_params)
         if len(arch_entry.scores) > 1:
             if state["pick_score"] not in arch_entry.scores:
                 state["pick_score"] = default_config(task, arch).model.score
-            st.selectbox("Score function", arch_entry.scores, key="pick_score")
+            st.selectbox("Score function", arch_entry.scores, key="pick_score", disabled=fixed_params)
         st.toggle(
             "Reverse the source sequence",
             key="pick_reverse",
+            disabled=fixed_params,
             help="The encoder reads the input last symbol first. The first symbols, which the first outputs "
             "need, are then the last ones read, right before the decoder starts: a trick from Sutskever et al.",
         )
-    with sidebar.expander("Training", expanded=False):
-        st.number_input("Epochs (at most)", 1, 200, key="pick_epochs")
-        st.select_slider("Learning rate", _options(RATE_CHOICES, state["pick_lr"]), key="pick_lr")
-        st.select_slider("Batch size", _options(BATCH_CHOICES, state["pick_batch"]), key="pick_batch")
+    with sidebar.expander("Training", expanded=False, key="picker_training"):
+        st.number_input("Epochs (at most)", 1, 200, key="pick_epochs", disabled=fixed_training)
+        st.select_slider(
+            "Learning rate", _options(RATE_CHOICES, state["pick_lr"]), key="pick_lr", disabled=fixed_training
+        )
+        st.select_slider(
+            "Batch size", _options(BATCH_CHOICES, state["pick_batch"]), key="pick_batch", disabled=fixed_training
+        )
         if arch_entry.uses_schedule:
             st.selectbox(
                 "Scheduled sampling",
                 SCHEDULES,
                 key="pick_schedule",
+                disabled=fixed_training,
                 help="How the chance of feeding the true previous token falls over the epochs.",
             )
         for penalty, label in (("pick_l1", "L1 weight penalty"), ("pick_l2", "L2 weight penalty")):
@@ -122,6 +135,7 @@ def picker() -> RunConfig:
                 label,
                 _options(PENALTY_CHOICES, state[penalty]),
                 key=penalty,
+                disabled=fixed_training,
                 format_func=lambda v: "off" if v == 0 else f"{v:g}",
                 help="A penalty on the recurrent layers' weights, added to the loss: L1 pushes weights to exactly "
                 "zero, L2 keeps them all small.",
@@ -130,13 +144,21 @@ def picker() -> RunConfig:
             "Gradient clipping",
             list(CLIP_LABELS),
             key="pick_clip",
+            disabled=fixed_training,
             format_func=CLIP_LABELS.get,
             help="Caps each update's gradient before the optimizer step, so one steep step cannot throw the "
             "weights far away (see the Gradients page).",
         )
         if clip != "none":
             st.number_input(
-                "Clip at", min_value=0.0, max_value=1e6, step=0.1, format="%g", key="pick_clip_value", help="0 is off."
+                "Clip at",
+                min_value=0.0,
+                max_value=1e6,
+                step=0.1,
+                format="%g",
+                key="pick_clip_value",
+                help="0 is off.",
+                disabled=fixed_training,
             )
     config, problem = _config_from_widgets(task, arch)
     for message in state.get("picker_problems", []):
@@ -146,6 +168,13 @@ def picker() -> RunConfig:
     _to_url(config)
     state["config"] = config
     return config
+
+
+def reread_link() -> None:
+    """Read the picked configuration from the URL again on the next run, as a fresh session opening the link
+    would (before switching to a link's page: a lesson's step)."""
+    st.session_state.pop("picker_ready", None)
+    st.session_state.pop("picker_problems", None)
 
 
 def use_config(config: RunConfig) -> None:

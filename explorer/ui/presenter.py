@@ -25,6 +25,7 @@ from streamlit.delta_generator import DeltaGenerator
 from explorer.presets import compatible_archs, default_config
 from explorer.tasks import TASKS
 from explorer.ui.inputs import int_param
+from explorer.ui.locks import locked
 from explorer.ui.picker import current_config, use_config
 
 # Keys of the two containers the presenter styles move to the top (Streamlit gives a keyed container the CSS
@@ -167,7 +168,7 @@ def _model_menu(column: DeltaGenerator) -> None:
     config = current_config()
     state = st.session_state
     state["present_task"], state["present_arch"] = config.task.name, config.model.arch
-    with column.popover("Model", icon=":material/tune:", width="stretch"):
+    with column.popover("Model", icon=":material/tune:", width="stretch", disabled=locked("picker")):
         st.selectbox(
             "Task",
             list(TASKS),
