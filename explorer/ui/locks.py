@@ -63,22 +63,36 @@ GROUP_KEYS: dict[str, tuple[str, ...]] = {
 LOCK_PARAM = "lock"
 HIDE_PARAM = "hide"
 _STATE = "_locks"
+_PROBLEM = "_lock_problem"
 
 
-def _parse(text: str | None) -> frozenset[str]:
-    return frozenset(part for part in (text or "").replace(" ", "").split(",") if part in GROUPS)
+def _parse(text: str | None) -> tuple[frozenset[str], list[str]]:
+    """The groups a link's `lock` or `hide` names, and the names it gives that are no group."""
+    parts = [part for part in (text or "").replace(" ", "").split(",") if part]
+    return frozenset(part for part in parts if part in GROUPS), [part for part in parts if part not in GROUPS]
 
 
 def read_locks() -> None:
-    """Once per session, from its first link: which groups are locked and hidden; then written back into the
-    URL on every run (the app's entry point calls it before drawing anything)."""
+    """Once per session, from its first link: which groups are locked and hidden (a name that is no group is
+    left out, with a message); then written back into the URL on every run (the app's entry point calls it before
+    drawing anything)."""
     state = st.session_state
     if _STATE not in state:
-        hidden = _parse(st.query_params.get(HIDE_PARAM))
-        state[_STATE] = {LOCK_PARAM: _parse(st.query_params.get(LOCK_PARAM)) - hidden, HIDE_PARAM: hidden}
+        hidden_groups, unknown = _parse(st.query_params.get(HIDE_PARAM))
+        locked_groups, more_unknown = _parse(st.query_params.get(LOCK_PARAM))
+        state[_STATE] = {LOCK_PARAM: locked_groups - hidden_groups, HIDE_PARAM: hidden_groups}
+        if unknown or more_unknown:
+            names = ", ".join(repr(name[:20]) for name in [*more_unknown, *unknown][:5])
+            state[_PROBLEM] = f"The link locks or hides {names}, which this app does not have; groups: " + (
+                ", ".join(GROUPS) + "."
+            )
+    if _PROBLEM in state:
+        st.sidebar.warning(state[_PROBLEM])
     for param, groups in state[_STATE].items():
         text = ",".join(sorted(groups))
-        if text and st.query_params.get(param) != text:
+        if not text:
+            st.query_params.pop(param, None)
+        elif st.query_params.get(param) != text:
             st.query_params[param] = text
 
 
