@@ -22,6 +22,7 @@ from typing import Any
 
 import streamlit as st
 
+from explorer.classroom import Poll, is_revealed
 from explorer.config import RunConfig
 from explorer.lessons import (
     LESSON_PARAM,
@@ -35,11 +36,14 @@ from explorer.lessons import (
     is_done,
     lesson_from_params,
     step_params,
+    step_url,
 )
 from explorer.tasks import TASKS
+from explorer.ui.classroom import class_code_param, joined_class, student_class_panel, teacher_class_panel
 from explorer.ui.inputs import forget_page_controls
 from explorer.ui.pages import page_entry
 from explorer.ui.picker import current_config, reread_link
+from explorer.ui.presenter import presenting
 
 # Session-state keys: where the session is in which lesson, its predictions and the steps it completed, and a step
 # change asked for by a button (carried out at the start of the next run).
@@ -49,8 +53,14 @@ DONE = "lesson_done"
 _GO = "_lesson_go"
 _PROBLEM = "_lesson_problem"
 # Parameters of the session's link that a step change keeps: presenter mode, the class, the teacher's locks.
-CARRIED = ("present", "class", "lock", "hide")
+CARRIED = ("present", "class", "teach", "lock", "hide")
 PANEL_KEY = "lesson_panel"
+# Presenter mode moves its figure bar and shown figure to the top of the page (`explorer.ui.presenter`); the lesson
+# panel, with the class's code and answers, goes before them.
+PRESENTER_CSS = f"""<style>
+  [data-testid="stVerticalBlock"] > .st-key-{PANEL_KEY},
+  [data-testid="stVerticalBlock"] > :has(.st-key-{PANEL_KEY}) {{ order: -3; }}
+</style>"""
 
 
 def current_lesson() -> tuple[Lesson, int] | None:
@@ -191,6 +201,8 @@ def lesson_panel(page: str) -> Iterator[bool]:
     step = lesson.steps[index - 1]
     key = _step_key(lesson, index)
     answers: dict[str, str] = st.session_state.setdefault(ANSWERS, {})
+    if presenting():  # on the projector the lesson panel comes first, before the figure bar
+        st.html(PRESENTER_CSS)
     with st.container(border=True, key=PANEL_KEY):
         if problem:
             st.warning(problem)
@@ -204,9 +216,7 @@ def lesson_panel(page: str) -> Iterator[bool]:
         published = _published_line(step) if step.published else None
         if published:
             st.markdown(published)
-        show_page = True
-        if step.predict is not None:
-            show_page = _prediction(step, key, answers)
+        show_page = _class_and_prediction(lesson, index, step, key, answers)
         status = st.container()
     error: BaseException | None = None
     try:
@@ -218,6 +228,39 @@ def lesson_panel(page: str) -> Iterator[bool]:
         if error is None or type(error).__name__ == "StopException":
             with status:
                 _status(lesson, index, step, key, answers.get(key), page)
+
+
+def _poll(step: Step, key: str) -> Poll | None:
+    """The step's prediction as the class answers it: the same question, choices and model's answer."""
+    if step.predict is None:
+        return None
+    return Poll(key, step.predict.prompt, choices_for(step), _model_answer(step), step.predict.explanation)
+
+
+def _class_and_prediction(lesson: Lesson, index: int, step: Step, key: str, answers: dict[str, str]) -> bool:
+    """The class (a teacher's projector, or a student who joined with a code), then the step's prediction; returns
+    whether the page may be shown. In a class the page waits for the teacher's reveal; alone, for the learner's
+    prediction."""
+    if presenting():  # the teacher's projector: the code, the QR code, the class's answers
+        poll = _poll(step, key)
+        code = teacher_class_panel(lesson.id, index, poll, step_url(lesson, index))
+        if code is not None:
+            revealed = poll is None or is_revealed(code, poll.id)
+            if revealed and poll is not None:
+                answers.setdefault(key, "the class")
+            return revealed
+    elif class_code_param() is not None:  # a student's device
+        poll = _poll(step, key)
+        if poll is not None and step.source_text is not None:
+            st.caption(f"The input: {step.source_text}")
+        mine = student_class_panel(poll, lesson.id, index, go_to_step)
+        room = joined_class()
+        if room is not None:
+            revealed = poll is None or is_revealed(room.code, poll.id)
+            if revealed and poll is not None:
+                answers.setdefault(key, mine or "no answer")
+            return revealed
+    return _prediction(step, key, answers) if step.predict is not None else True
 
 
 def _prediction(step: Step, key: str, answers: dict[str, str]) -> bool:
