@@ -9,8 +9,10 @@ from explorer.presets import attention_archs, baseline_arch, default_config, sco
 from explorer.tasks import get_task
 from explorer.ui.figures import chart_with_downloads, code_expander
 from explorer.ui.inputs import sequence_input, step_cursor
+from explorer.ui.locks import locked
 from explorer.ui.models import length_rows, lookup_job, require_model
 from explorer.ui.picker import current_config, use_config
+from explorer.ui.replay import replay_bundle
 from explorer.ui.results import free_running
 from explorer.viz import (
     accuracy_by_length_chart,
@@ -36,7 +38,11 @@ if not ARCHITECTURES[config.model.arch].has_attention:
     choices = attention_archs(config.task.name)
     for column, arch in zip(st.columns(max(1, len(choices))), choices, strict=False):
         column.button(
-            f"Use {arch}", key=f"use_{arch}", on_click=use_config, args=(default_config(config.task.name, arch),)
+            f"Use {arch}",
+            key=f"use_{arch}",
+            on_click=use_config,
+            args=(default_config(config.task.name, arch),),
+            disabled=locked("picker"),
         )
     st.stop()
 
@@ -55,6 +61,7 @@ label = st.radio(
     index=list(SCORES).index(current) if current else 0,
     horizontal=True,
     key="attention_score",
+    disabled=locked("picker"),
 )
 if label != current:
     arch, score = SCORES[label]
@@ -72,9 +79,10 @@ if label != current:
             ),
         ),
         key="switch_score",
+        disabled=locked("picker"),
     )
 
-bundle = require_model(config)
+bundle, epoch = replay_bundle(config, require_model(config))
 task = get_task(config.task.name)
 source = sequence_input(config)
 trace = free_running(bundle, source[None])
@@ -95,7 +103,7 @@ chart_with_downloads(
         else "This task has no single input step per output step, so there is no ideal alignment to score."
     ),
 )
-if score is not None:
+if score is not None and epoch is None:  # the note is about the final model's accuracy
     accuracy = lookup_job(config).metrics.get("sequence_accuracy")
     if accuracy is not None and accuracy >= 0.9 and score < 0.5:
         looked_at = int(weights[0].argmax()) + 1

@@ -12,8 +12,10 @@ from explorer.presets import SHOWCASE_SCHEDULE, default_config, scheduled_config
 from explorer.tasks import get_task
 from explorer.ui.figures import chart_with_downloads, code_expander, dot_with_download
 from explorer.ui.inputs import format_sequence, sequence_input, set_sequence, step_cursor, url_choice
+from explorer.ui.locks import locked
 from explorer.ui.models import UNFINISHED, lookup_job, model_job, per_model, require_model, start_training, watch_jobs
 from explorer.ui.picker import current_config
+from explorer.ui.replay import diverging_epoch_offer, replay_bundle
 from explorer.ui.results import beam, free_running, teacher_forced
 from explorer.viz import decode_steps_frame, history_frame, position_accuracy_chart, training_curves_chart
 
@@ -31,7 +33,7 @@ if task.values != "tokens":
         "Pick another task in the sidebar."
     )
     st.stop()
-bundle = require_model(config)
+bundle, epoch = replay_bundle(config, require_model(config))
 source = sequence_input(config)
 targets = task.targets_for(config.task, source[None])
 forced = teacher_forced(bundle, source[None], targets)
@@ -52,25 +54,30 @@ st.dataframe(table.style.apply(_mark, axis=1).format(precision=3), hide_index=Tr
 if bundle.pattern is not Pattern.RECURSIVE:
     st.caption(f"{config.model.arch} never reads its own outputs, so both columns are the same computation.")
 elif divergence is None:
+    earlier = "go back to an earlier epoch of training, " if model_job(config).snapshots else ""
     st.success(
         "Both decodes agree at every step for this input. Search fresh inputs for one where they do not, "
-        "or pick a weaker model (fewer units or epochs) in the sidebar."
+        f"{earlier}or pick a weaker model (fewer units or epochs) in the sidebar."
     )
 else:
     st.warning(
         f"The two decodes first differ at step {divergence + 1}: from there on the free-running decoder "
         "reads its own mistake."
     )
+if bundle.pattern is Pattern.RECURSIVE:
+    diverging_epoch_offer(config, source, agree=divergence is None, epoch=epoch)
 
 DIVERGENCE_TRIES = 1000
 
 
-def _search_divergence(config) -> None:
+def _search_divergence(config, epoch) -> None:
     """Button callback: put the first of many fresh inputs on which the decodes diverge in the box (it runs
     before the page, so the box can still be changed), and leave what the search found for the page to say.
-    It is given the configuration, not the model: a session keeps a button's arguments, and with them the model,
-    for as long as it lives, which would hold the model past the memory budget."""
-    bundle = model_job(config).bundle
+    It is given the configuration and the replay epoch shown (None: the final model), not the model: a session
+    keeps a button's arguments, and with them the model, for as long as it lives, which would hold the model past
+    the memory budget."""
+    job = model_job(config)
+    bundle = job.bundle if epoch is None else job.snapshot_bundle(epoch)
     if bundle is None:
         return
     seed = int(np.random.default_rng().integers(2**31))
@@ -84,8 +91,9 @@ if bundle.pattern is Pattern.RECURSIVE:
     st.button(
         f"Find an input where they diverge (searches {DIVERGENCE_TRIES:,})",
         key="find_divergence",
+        disabled=locked("controls"),
         on_click=_search_divergence,
-        args=(config,),
+        args=(config, epoch),
     )
     if "divergence_found" in st.session_state:
         tried, diverging = st.session_state.pop("divergence_found")
@@ -94,8 +102,8 @@ if bundle.pattern is Pattern.RECURSIVE:
         else:
             st.info(
                 f"None of {tried:,} fresh inputs makes the two decodes diverge: this model's free-running decode "
-                "agrees with its teacher-forced one on every one of them. A weaker model (fewer units or epochs) "
-                "makes mistakes that free running then reads back."
+                "agrees with its teacher-forced one on every one of them. A weaker model (fewer units or epochs, "
+                "or an earlier epoch of training) makes mistakes that free running then reads back."
             )
 
 st.subheader("How errors compound, over 1,000 fresh examples")
@@ -148,7 +156,7 @@ if bundle.pattern is Pattern.RECURSIVE:
     missing = [name for name, job in jobs.items() if job.state != DONE and job.state not in UNFINISHED]
     if missing:
         st.caption(f"Not trained yet: {', '.join(missing)}.")
-        if st.button("Train them in the background", key="train_schedules"):
+        if st.button("Train them in the background", key="train_schedules", disabled=locked("training")):
             start_training(variants[name] for name in missing)
             st.rerun()
     done = {name: job for name, job in jobs.items() if job.state == DONE}

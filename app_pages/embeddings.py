@@ -10,9 +10,11 @@ from explorer.presets import default_config, real_valued_task
 from explorer.tasks import get_task
 from explorer.ui.figures import chart_spec, chart_with_downloads, code_expander
 from explorer.ui.inputs import pick_point_on_select, sequence_input, url_choice, url_number
+from explorer.ui.locks import locked
 from explorer.ui.models import per_model, require_model
 from explorer.ui.picker import current_config, use_config
 from explorer.ui.presenter import figure_frame, figure_shown
+from explorer.ui.replay import replay_bundle
 from explorer.ui.results import training_outputs
 from explorer.viz import projection_chart, series_chart, series_frame
 
@@ -34,9 +36,10 @@ if ARCHITECTURES[config.model.arch].values != "real":
             key=f"use_{mode}",
             on_click=use_config,
             args=(default_config(series_task, series_mode=mode),),
+            disabled=locked("picker"),
         )
     st.stop()
-bundle = require_model(config)
+bundle, _ = replay_bundle(config, require_model(config))
 source = sequence_input(config)
 outputs = training_outputs(bundle, source[None, :, None])
 heads = bundle.heads

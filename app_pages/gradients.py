@@ -6,6 +6,7 @@ import streamlit as st
 from explorer.jobs import DONE, FAILED
 from explorer.presets import gradient_configs
 from explorer.ui.figures import chart_with_downloads, code_expander
+from explorer.ui.locks import locked
 from explorer.ui.models import lookup_job
 from explorer.ui.runtime import get_manager
 from explorer.viz import gradient_norms_chart, gradient_norms_frame, undrawable_gradient_count
@@ -28,7 +29,7 @@ jobs = {name: lookup_job(config) for name, config in configs.items()}
 if any(job.state not in (DONE, FAILED) for job in jobs.values()):
     waiting = [name for name, job in jobs.items() if job.state not in (DONE, FAILED)]
     st.info(f"Not trained yet: {', '.join(waiting)}.")
-    if st.button("Train them in the background", key="train_gradients"):
+    if st.button("Train them in the background", key="train_gradients", disabled=locked("training")):
         for name in waiting:
             manager.request(configs[name])
         st.rerun()

@@ -9,6 +9,7 @@ from explorer.ui.figures import chart_with_downloads, code_expander
 from explorer.ui.inputs import LAYER_STEP, sequence_input, step_cursor, url_choice
 from explorer.ui.models import require_model
 from explorer.ui.picker import current_config
+from explorer.ui.replay import replay_bundle
 from explorer.ui.results import encoder_outputs, traced
 from explorer.viz import gates_chart, gates_frame, state_heatmap_chart, states_frame, unit_lines_chart
 
@@ -20,7 +21,7 @@ st.write(
     "shows in h. GRUs have update and reset gates instead; a SimpleRNN has none."
 )
 config = current_config()
-bundle = require_model(config)
+bundle, _ = replay_bundle(config, require_model(config))
 task = get_task(config.task.name)
 source = sequence_input(config)
 inputs = source[None] if task.values == "tokens" else source[None, :, None]

@@ -8,6 +8,8 @@ model is still served from memory.
 A lookup (`ModelStore.lookup`) verifies a stored model, its sidecar and the digest of its weights, but does not
 build it: `Found.load()` does that, when a page first needs the model itself. What the sidecar records (metrics,
 history, where and how it was trained) is all a landing page or a comparison shows, and reading it needs no Keras.
+The replay snapshots a model keeps (`Found.snapshots`) are listed from its sidecar too, and each is built only when
+a page asks for that epoch (`Found.load_snapshot`), after its own digest checks out.
 """
 
 from __future__ import annotations
@@ -21,10 +23,21 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from explorer.config import RunConfig
-from explorer.storage import CorruptModelError, load_verified, paths_for, read_sidecar, save_bundle, verify_stored
+from explorer.storage import (
+    CorruptModelError,
+    load_snapshot,
+    load_verified,
+    paths_for,
+    read_sidecar,
+    save_bundle,
+    snapshot_entries,
+    snapshot_files,
+    verify_stored,
+)
 
 if TYPE_CHECKING:
     from explorer.networks import ModelBundle
+    from explorer.training import Snapshot
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +69,16 @@ class Found:
         """Build the model from its file, each call anew; CorruptModelError or FileNotFoundError when the file
         is no longer the one this lookup verified."""
         return load_verified(self.path, self.key, self.sidecar)
+
+    @property
+    def snapshots(self) -> list[dict[str, Any]]:
+        """The replay snapshots its sidecar lists, earliest first (epoch, label, accuracies, ...); no file is read."""
+        return snapshot_entries(self.sidecar)
+
+    def load_snapshot(self, epoch: float | str) -> ModelBundle:
+        """Build its replay snapshot at `epoch` (a number or its label, "2"), each call anew; CorruptModelError
+        when the sidecar lists none there or the file does not match it, FileNotFoundError when it is gone."""
+        return load_snapshot(self.path, self.key, self.sidecar, epoch)
 
     @functools.cached_property
     def bundle(self) -> ModelBundle:
@@ -89,10 +112,13 @@ class ModelStore:
             return Found(key, sidecar, source, directory)
         return None
 
-    def save(self, bundle: ModelBundle, metadata: dict[str, Any]) -> str | None:
-        """Save into the cache directory. Returns None, or why it could not be saved (the model stays usable)."""
+    def save(
+        self, bundle: ModelBundle, metadata: dict[str, Any], snapshots: list[Snapshot] | None = None
+    ) -> str | None:
+        """Save into the cache directory, with its replay `snapshots`. Returns None, or why it could not be saved
+        (the model stays usable)."""
         try:
-            save_bundle(bundle, self.cache_dir, metadata)
+            save_bundle(bundle, self.cache_dir, metadata, snapshots or ())
         except OSError as error:  # read-only, full disk, a file where the folder should be, ...
             log.warning("could not save model %s to %s: %s", bundle.config.key(), self.cache_dir, error)
             return f"could not save to {self.cache_dir}: {error.strerror or error}"
@@ -102,7 +128,7 @@ class ModelStore:
         return None
 
     def discard(self, key: str) -> None:
-        for path in paths_for(self.cache_dir, key):
+        for path in [*paths_for(self.cache_dir, key), *snapshot_files(self.cache_dir, key)]:
             try:
                 path.unlink(missing_ok=True)
             except OSError as error:

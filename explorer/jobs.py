@@ -25,6 +25,12 @@ under a memory budget: a model that was let go is loaded again from its file on 
 not be saved (no copy on disk) is never let go. Importing this module imports no Keras: the app's landing page,
 which shows only what sidecars record, is drawn before Keras is loaded.
 
+Training replay: the models this manager trains keep their replay snapshots (`explorer.training.Snapshot`, saved
+beside the model). A finished job lists the snapshots its sidecar records (`Job.snapshots`, no Keras needed) and
+gives the bundle of one (`Job.snapshot_bundle(epoch)`), loaded on first use and held in the same `ModelMemory`,
+under the same budget, as the job's own model. A snapshot that cannot be read is reported (None, and a warning in
+the log) without failing the job: the final model is still sound.
+
 This module knows nothing about Streamlit; the app keeps one manager in `st.cache_resource`, which calls
 `shutdown()` when it releases it. To scale beyond one machine, this small interface (request / get / cancel /
 snapshot / shutdown) is what a real job queue would replace.
@@ -46,7 +52,14 @@ from explorer.budget import over_budget
 from explorer.cache import ModelStore
 from explorer.config import RunConfig
 from explorer.memory import ModelMemory
-from explorer.storage import CorruptModelError
+from explorer.storage import (
+    CorruptModelError,
+    epoch_label,
+    load_snapshot,
+    paths_for,
+    read_sidecar,
+    snapshot_entries,
+)
 
 if TYPE_CHECKING:
     from explorer.networks import ModelBundle
@@ -68,10 +81,11 @@ _JOB_IDS = itertools.count(1)
 
 
 def _train(config: RunConfig, **kwargs: Any) -> TrainResult:
-    """The real trainer, imported when the first run starts: importing it imports Keras."""
+    """The real trainer, imported when the first run starts: importing it imports Keras. Models trained in the app
+    always keep their replay snapshots."""
     from explorer.training import train
 
-    return train(config, **kwargs)
+    return train(config, snapshots=True, **kwargs)
 
 
 def default_max_running() -> int:
@@ -96,8 +110,10 @@ class Job:
     finished: float | None = None
     last_used: float = field(default_factory=time.monotonic)  # when it was last asked for (which to forget first)
     uid: int = field(default_factory=lambda: next(_JOB_IDS))  # its model's name in the manager's memory
-    # Set by the manager as the job finishes: returns its model, from memory or loaded again (see `bundle`).
+    # Set by the manager as the job finishes: returns its model, from memory or loaded again (see `bundle`), and
+    # one of its replay snapshots by epoch label (see `snapshot_bundle`).
     _fetch: Callable[[], ModelBundle | None] | None = field(default=None, repr=False)
+    _fetch_snapshot: Callable[[str], ModelBundle | None] | None = field(default=None, repr=False)
     cancel_requested: bool = False
     refused: bool = False  # over the training budget: never queued
     # The sessions waiting on this training run; it is cancelled when the last one withdraws. Guarded by the
@@ -118,6 +134,24 @@ class Job:
         if self.state != DONE or self._fetch is None:
             return None
         return self._fetch()
+
+    @property
+    def snapshots(self) -> list[dict[str, Any]]:
+        """The replay snapshots of the finished model, earliest first, as its sidecar lists them: each with its
+        `epoch`, `label` ("2"), `step` and the accuracies recorded then. Empty until done, and for a model kept
+        without them (most shipped models)."""
+        return snapshot_entries(self.sidecar) if self.state == DONE else []
+
+    def snapshot_bundle(self, epoch: float | str) -> ModelBundle | None:
+        """The model's weights at replay `epoch` (a number or its label), built on first use and held under the
+        memory budget like the model itself; None when the job is not done, lists no such snapshot, or its file
+        cannot be read (the reason goes to the log; the job stays done)."""
+        if self.state != DONE or self._fetch_snapshot is None:
+            return None
+        label = epoch if isinstance(epoch, str) else epoch_label(epoch)
+        if label not in {entry["label"] for entry in self.snapshots}:
+            return None
+        return self._fetch_snapshot(label)
 
     def wait(self, timeout: float | None = None) -> bool:
         """Block until the job is done, failed or cancelled. Returns False on timeout."""
@@ -194,6 +228,7 @@ class JobManager:
                 job.sidecar, job.source = found.sidecar, found.source
                 job.history = list(found.sidecar.get("history", []))
                 job._fetch = self._fetcher(job, found.load)
+                job._fetch_snapshot = self._snapshot_fetcher(job, found.load_snapshot)
                 self._finish(job, DONE)
             elif train_if_missing and self._shut_down:
                 job.reason = "the job manager was shut down; reload the page to train"
@@ -321,6 +356,8 @@ class JobManager:
         for job in sorted(finished, key=lambda j: j.last_used)[: len(finished) - self.keep_jobs]:
             del self._jobs[job.key]
             self.models.discard(job.uid)
+            for entry in job.snapshots:
+                self.models.discard((job.uid, entry["label"]))
 
     def _fetcher(self, job: Job, load: Callable[[], ModelBundle]) -> Callable[[], ModelBundle | None]:
         """What `job.bundle` calls: the model from memory, or `load()`ed into it; None, with the job failed and
@@ -331,6 +368,20 @@ class JobManager:
                 return self.models.fetch(job.uid, load)
             except (CorruptModelError, OSError) as error:
                 self._lost(job, error)
+                return None
+
+        return fetch
+
+    def _snapshot_fetcher(self, job: Job, load: Callable[[str], ModelBundle]) -> Callable[[str], ModelBundle | None]:
+        """What `job.snapshot_bundle` calls: the snapshot from memory (named by the job's uid and the epoch label,
+        like the model by its uid, so a model retrained under the same key never gets the old one's), or `load`ed
+        into it; None when its file cannot be read."""
+
+        def fetch(label: str) -> ModelBundle | None:
+            try:
+                return self.models.fetch((job.uid, label), lambda: load(label))
+            except (CorruptModelError, OSError) as error:
+                log.warning("the replay snapshot at epoch %s of %s could not be read: %s", label, job.key, error)
                 return None
 
         return fetch
@@ -416,16 +467,31 @@ class JobManager:
                 job.sidecar = metadata
                 self._finish(job, FAILED)
             return
-        save_error = self.store.save(result.bundle, metadata)
+        save_error = self.store.save(result.bundle, metadata, getattr(result, "snapshots", None))
         # A model with no copy on disk cannot be loaded again: the memory holds it for good.
         self.models.keep(job.uid, result.bundle, pinned=save_error is not None)
+        # The snapshots as the saved sidecar lists them (files and digests); a model that could not be saved has
+        # none to offer, since they would have no file to be loaded from.
+        snapshots = self._saved_snapshots(job.key) if save_error is None else []
+        sidecar = {**metadata, "key": job.key, "config": job.config.to_dict(), "snapshots": snapshots}
         with self._lock:
             job.history = result.history
-            job.sidecar = {**metadata, "key": job.key, "config": job.config.to_dict()}
+            job.sidecar = sidecar
             job.save_error = save_error
             job.source = "trained"
             job._fetch = self._fetcher(job, lambda: self._reload_trained(job.config))
+            job._fetch_snapshot = self._snapshot_fetcher(
+                job, lambda label: load_snapshot(self.store.cache_dir, job.key, sidecar, label)
+            )
             self._finish(job, DONE)  # published last: readers see either no model or the finished one
+
+    def _saved_snapshots(self, key: str) -> list[dict[str, Any]]:
+        """The snapshot list of the sidecar just saved into the cache folder (empty when it cannot be read)."""
+        try:
+            return list(read_sidecar(paths_for(self.store.cache_dir, key)[1]).get("snapshots") or [])
+        except CorruptModelError as error:
+            log.warning("could not read back the sidecar of %s: %s", key, error)
+            return []
 
     def _fail(self, job: Job, reason: str) -> None:
         with self._lock:

@@ -183,7 +183,7 @@ class DirectLab:
             found = self.store.lookup(config)
             if found is None:
                 return None
-            self._bundles[key] = found.load() if epoch in (None, "", "final") else _snapshot(found, epoch)
+            self._bundles[key] = found.load() if epoch in (None, "", "final") else found.load_snapshot(epoch)
         return self._bundles[key]
 
     def free_running(self, bundle, encoder_inputs):
@@ -208,14 +208,6 @@ class DirectLab:
     def sidecar(self, config):
         found = self.store.lookup(config)
         return None if found is None else found.sidecar
-
-
-def _snapshot(found, epoch: str):
-    """A stored model's weights at a replay epoch (the replay snapshots, when the store keeps them)."""
-    load = getattr(found, "load_snapshot", None)
-    if load is None:
-        return found.load()
-    return load(epoch)
 
 
 def _model_inputs(config: RunConfig, source: np.ndarray) -> np.ndarray:

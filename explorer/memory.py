@@ -3,7 +3,8 @@
 One server holds the models of everyone it serves. A class picking dozens of configurations would otherwise keep
 every model anyone ever opened, until the host ran out of memory. The job manager keeps each finished job's model
 in a `ModelMemory`; a model it let go is loaded again from its file on its next use (`fetch`). Letting go only
-drops the memory's own reference: a page that holds the model in the middle of a run keeps working with it.
+drops the memory's own reference: a page that holds the model in the middle of a run keeps working with it. A
+training-replay snapshot a page opens is one more model here (named by its job and epoch), under the same budget.
 
 The budget is `SEQ2SEQ_MODEL_MEMORY_MB`. The default, 400, holds about 35 models of the default sizes, and suits a
 1 to 2.7 GB host: TensorFlow itself takes about 300 MB of the process's own memory once imported (and maps 430 MB

@@ -4,7 +4,8 @@ Every default is a fact of a registry entry: a task's parameters and default arc
 architecture's model and training settings and default task (`explorer.architectures`). They come from the
 tutorials (lengths, cardinalities) and from what trains quickly on a 2-core CPU (units, batch size, learning
 rate): a larger batch and a higher Adam learning rate than the tutorials reach the same accuracy in a fraction of
-the time. This module only combines them, and names no task or architecture.
+the time. This module only combines them, and names no task or architecture, with one exception: `REPLAY_SHIPPED`,
+a shipping decision rather than a fact of any entry (which shipped models carry training-replay snapshots).
 """
 
 from __future__ import annotations
@@ -110,6 +111,23 @@ SHOWCASE_SCHEDULE = "inverse-sigmoid"
 def scheduled_config(config: RunConfig) -> RunConfig:
     """`config` trained with scheduled sampling instead of pure teacher forcing (the Decoding page's pair)."""
     return config.replace(train={"teacher_forcing": SHOWCASE_SCHEDULE})
+
+
+# The shipped models that carry training-replay snapshots (`python -m explorer pretrain` writes them): the default
+# configurations the lessons and the replay pages open first, one per page that has a slider. Each snapshot costs
+# a file as big as its model's (0.2 to 0.4 MB), so every shipped model having them would break the 25 MB budget.
+# Models trained in the app always keep theirs.
+REPLAY_SHIPPED: tuple[tuple[str, str], ...] = (
+    ("reverse", "teacher-forcing"),  # Decoding and States: the landing configuration
+    ("copy-first-k", "bahdanau"),  # Attention
+    ("echo", "stacked-lstm"),  # States: the echo task's default, which learns within its first epoch
+    ("series", "lstm-autoencoder"),  # Autoencoder embeddings
+)
+
+
+def replay_configs() -> list[RunConfig]:
+    """The default configurations of `REPLAY_SHIPPED`: the shipped models that keep replay snapshots."""
+    return [default_config(task, arch) for task, arch in REPLAY_SHIPPED]
 
 
 def variant_configs() -> list[RunConfig]:

@@ -4,6 +4,12 @@
 measures what the tutorials measure: exact-sequence accuracy under free-running greedy decoding on examples the
 model has never seen. It stops early at the target accuracy, when `should_stop()` turns true (cancel), or when
 the loss turns NaN, in which case the result says so instead of raising. Nothing here knows about Streamlit.
+
+With `snapshots=True` it also keeps a few copies of the weights along the way, for the pages' training replay
+(`Snapshot`, `replay_points`): the initial weights (epoch 0) and the end of epochs 1, 2, 4, 8, ... before the last,
+at most `MAX_SNAPSHOTS`. Each records its own free-running accuracy on the evaluation set of the epoch it falls in,
+so a snapshot loaded again and evaluated with its `eval_seed` gives the same number. Taking them reads the weights
+and draws no random numbers, so the final weights are the same with or without them.
 """
 
 from __future__ import annotations
@@ -27,6 +33,13 @@ from explorer.tasks import Batch, get_task
 SERIES_TOLERANCE = 0.05
 # Evaluation draws from a stream that training never touches, so "fresh examples" really are fresh.
 EVAL_STREAM = 1_000_003
+# Replay snapshots: at most this many per run (each costs a file as big as the model's), ...
+MAX_SNAPSHOTS = 4
+# ... and, for a model that is already this good after its first epoch (many reach their target in one or two
+# epochs of 8192 examples), the points inside epoch 1 where it is taken too, as fractions of the epoch: without
+# them a replay would jump from random weights straight to a finished model.
+EARLY_LEARNER = 0.9
+IN_EPOCH_FRACTIONS = (0.125, 0.25, 0.5)
 
 
 @dataclass
@@ -54,6 +67,54 @@ class Progress:
 
 
 @dataclass
+class Snapshot:
+    """The weights at one point of a run, and how well they did then (the training replay).
+
+    `epoch` is 0 for the weights before any update, k for the end of epoch k, and a fraction (0.25) for a point
+    inside epoch 1. The accuracies are free-running, on `eval_examples` examples drawn with `evaluate(...,
+    seed=eval_seed)`: the evaluation set of the epoch the snapshot falls in, so they line up with the history.
+    """
+
+    epoch: float
+    step: int  # optimisation steps taken before it
+    weights: list[np.ndarray]  # the training model's weights, in `get_weights()` order
+    evaluation: dict[str, float] = field(default_factory=dict)  # sequence_accuracy, token_accuracy (and mse)
+    eval_seed: int = 0
+
+    def record(self) -> dict[str, Any]:
+        """What a sidecar lists about it (everything but the weights)."""
+        return {
+            "epoch": self.epoch,
+            "step": self.step,
+            "eval_seed": self.eval_seed,
+            **{k: v for k, v in self.evaluation.items() if k != "examples"},
+            "eval_examples": int(self.evaluation.get("examples", 0)),
+        }
+
+
+def replay_points(candidates: list[Snapshot], epochs_run: int, first_epoch_accuracy: float | None) -> list[Snapshot]:
+    """Which of the snapshots taken during a run are kept: never the last epoch's (the final model is the main
+    file); the ones inside epoch 1 only when the first epoch already ended past EARLY_LEARNER; at most
+    MAX_SNAPSHOTS, the initial weights first and the others spread evenly over the rest, the latest always kept."""
+    early = first_epoch_accuracy is not None and first_epoch_accuracy >= EARLY_LEARNER
+    kept = [
+        snapshot
+        for snapshot in sorted(candidates, key=lambda s: s.epoch)
+        if snapshot.epoch < epochs_run and (early or snapshot.epoch == int(snapshot.epoch))
+    ]
+    if len(kept) <= MAX_SNAPSHOTS:
+        return kept
+    first, rest = kept[0], kept[1:]
+    picks = np.round(np.linspace(0, len(rest) - 1, MAX_SNAPSHOTS - 1)).astype(int)
+    return [first, *(rest[i] for i in sorted(set(picks.tolist())))]
+
+
+def _is_snapshot_epoch(epoch: int) -> bool:
+    """Epochs 1, 2, 4, 8, ...: dense where a model changes most, sparse later."""
+    return epoch >= 1 and epoch & (epoch - 1) == 0
+
+
+@dataclass
 class TrainResult:
     bundle: ModelBundle
     history: list[dict[str, Any]]
@@ -64,6 +125,8 @@ class TrainResult:
     samples_seen: int = 0
     # With record_gradients: per-layer gradient norms, one dict per measurement, with "step" and "epoch" keys.
     gradient_norms: list[dict[str, float]] = field(default_factory=list)
+    # With snapshots=True: the replay points kept (see `replay_points`), earliest first.
+    snapshots: list[Snapshot] = field(default_factory=list)
 
 
 def teacher_forcing_ratio(schedule: str, epoch: int, epochs: int) -> float:
@@ -147,6 +210,25 @@ def gradient_norms(bundle: ModelBundle, batch: Batch, trainer: keras.Model | Non
     return {layer: math.sqrt(total) for layer, total in norms.items()}
 
 
+class _InEpochSnapshots(keras.callbacks.Callback):
+    """Copies the weights after chosen optimisation steps (inside epoch 1): reads them, changes nothing."""
+
+    def __init__(self, bundle: ModelBundle, trainer: keras.Model, state, at_steps: dict[int, float], taken):
+        super().__init__()
+        self.bundle, self.trainer, self.state = bundle, trainer, state
+        self.at_steps, self.taken = at_steps, taken
+
+    def on_train_batch_end(self, batch, logs=None):
+        # Runs after _KerasProgress, which has counted this step already.
+        step = self.state["step"]
+        if step in self.at_steps and "diverged_at" not in self.state:
+            from explorer.backend import trainer_values
+
+            # Under JAX the fitted model, not the variables, holds the current values in the middle of an epoch.
+            values = trainer_values(self.bundle.training_model.weights, trainer=self.trainer)
+            self.taken.append(Snapshot(self.at_steps[step], step, [np.array(v) for v in values]))
+
+
 class _KerasProgress(keras.callbacks.Callback):
     """Bridges Keras' batch hooks to our Progress reports, cancel requests and NaN detection."""
 
@@ -180,8 +262,11 @@ def train(
     progress: Callable[[Progress], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
     bundle: ModelBundle | None = None,
+    snapshots: bool = False,
 ) -> TrainResult:
-    """Train `config` from scratch (or continue `bundle`) and return the bundle with its history and metrics."""
+    """Train `config` from scratch (or continue `bundle`) and return the bundle with its history and metrics.
+
+    `snapshots`: also keep the replay snapshots (`TrainResult.snapshots`; see the module docstring)."""
     started = time.perf_counter()
     progress = progress or (lambda report: None)
     should_stop = should_stop or (lambda: False)
@@ -227,6 +312,16 @@ def train(
                 norms_history.append({"step": step, "epoch": len(history) + 1, **norms})
 
     callback = _KerasProgress(lambda current: report(current, len(history)), should_stop, state, measure)
+    callbacks: list[keras.callbacks.Callback] = [callback]
+    taken: list[Snapshot] = []
+    if snapshots:
+        taken.append(Snapshot(0.0, 0, [np.array(w) for w in bundle.training_model.get_weights()]))
+        at_steps = {
+            step: step / steps_per_epoch
+            for step in (round(steps_per_epoch * fraction) for fraction in IN_EPOCH_FRACTIONS)
+            if 0 < step < steps_per_epoch
+        }
+        callbacks.append(_InEpochSnapshots(bundle, fit_model, state, at_steps, taken))
     status, reason = "completed", ""
     for epoch in range(train_config.epochs):
         rng = np.random.default_rng([train_config.seed, config.task.seed, epoch])
@@ -244,7 +339,7 @@ def train(
             epochs=1,
             shuffle=False,
             verbose=0,
-            callbacks=[callback],
+            callbacks=callbacks,
         )
         steps_this_epoch = state["step"] - epoch * steps_per_epoch
         samples_seen += min(train_config.samples_per_epoch, steps_this_epoch * train_config.batch_size)
@@ -268,6 +363,10 @@ def train(
             last = {k: v for k, v in norms_history[-1].items() if k not in ("step", "epoch")}
             entry["gradient_norm"] = math.sqrt(sum(v * v for v in last.values()))
         history.append(entry)
+        if snapshots and _is_snapshot_epoch(epoch + 1):
+            # The history's own evaluation of these very weights: the replay and the learning curve agree.
+            weights = [np.array(w) for w in bundle.training_model.get_weights()]
+            taken.append(Snapshot(float(epoch + 1), state["step"], weights, evaluation, train_config.seed + epoch))
         report(state, epoch + 1, evaluation)
         if state.get("cancelled"):
             status, reason = "cancelled", f"cancelled after {epoch + 1} epoch(s)"
@@ -290,4 +389,25 @@ def train(
     }
     if "mse" in final:
         metrics["mse"] = final["mse"]
-    return TrainResult(bundle, history, metrics, status, reason, train_seconds, samples_seen, norms_history)
+    kept: list[Snapshot] = []
+    if snapshots and status != "diverged":
+        first_accuracy = history[0].get("sequence_accuracy") if history else None
+        kept = replay_points(taken, len(history), first_accuracy)
+        _evaluate_snapshots(bundle, [s for s in kept if not s.evaluation], train_config)
+    return TrainResult(bundle, history, metrics, status, reason, train_seconds, samples_seen, norms_history, kept)
+
+
+def _evaluate_snapshots(bundle: ModelBundle, snapshots: list[Snapshot], train_config) -> None:
+    """Evaluate the snapshots taken before or inside an epoch, after training (evaluating in the middle of `fit`
+    would need the weights out of a JAX trainer's state twice over), each on the evaluation set of the epoch it
+    falls in. The bundle's weights are swapped in and then put back exactly as they were."""
+    if not snapshots:
+        return
+    final_weights = bundle.training_model.get_weights()
+    try:
+        for snapshot in snapshots:
+            snapshot.eval_seed = train_config.seed + int(snapshot.epoch)
+            bundle.training_model.set_weights(snapshot.weights)
+            snapshot.evaluation = evaluate(bundle, train_config.eval_examples, seed=snapshot.eval_seed)
+    finally:
+        bundle.training_model.set_weights(final_weights)

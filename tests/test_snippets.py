@@ -47,7 +47,7 @@ def shown_program(page: str) -> tuple[str, AppTest]:
     app.run()
     app.switch_page(page_entry(page).file).run()
     assert not app.exception, [e.value for e in app.exception]
-    programs = [code.value for code in app.code]
+    programs = [code.value for code in app.main.code]  # the sidebar's code block is the link for a class
     assert len(programs) == 1, programs
     return programs[0], app
 

@@ -127,9 +127,15 @@ class AppLab:
     shares (`explorer.ui.results`), so checking a step costs nothing the page has not already computed."""
 
     def bundle(self, config: RunConfig, epoch: str | None = None):
+        """The model of `config`, or its replay snapshot at `epoch` (the pages' `epoch` slider) when it has one."""
         from explorer.ui.models import lookup_job
 
-        return lookup_job(config).bundle
+        job = lookup_job(config)
+        if epoch not in (None, "", "final"):
+            snapshot = job.snapshot_bundle(epoch)
+            if snapshot is not None:
+                return snapshot
+        return job.bundle
 
     def free_running(self, bundle, encoder_inputs):
         from explorer.ui.results import free_running
