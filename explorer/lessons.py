@@ -16,6 +16,7 @@ what they use when called.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -376,34 +377,37 @@ def _step_source(step: Step) -> np.ndarray:
     return parse_sequence(step.source_text or sample_text(step.config), step.config.task)
 
 
-@_answer
-def attention_argmax(step: Step, lab: Lab, output_step: int = 1) -> str | None:
+def _on_model(function: Callable[..., str | None]) -> Answer:
+    """An answer computed on the step's model and the step's input (passed in as `bundle` and `source`): None while
+    the model is not there. Registered in ANSWERS under the function's name."""
+
+    @functools.wraps(function)
+    def on_model(step: Step, lab: Lab, **args: Any) -> str | None:
+        bundle = lab.bundle(step.config)
+        if bundle is None:
+            return None
+        return function(step, lab, bundle, _step_source(step), **args)
+
+    return _answer(on_model)
+
+
+@_on_model
+def attention_argmax(step: Step, lab: Lab, bundle, source: np.ndarray, output_step: int = 1) -> str | None:
     """The input step the model's attention weighs most at `output_step`, on the step's input."""
-    bundle = lab.bundle(step.config)
-    if bundle is None:
-        return None
-    trace = lab.free_running(bundle, _step_source(step)[None])
+    trace = lab.free_running(bundle, source[None])
     return None if trace.attention is None else str(int(trace.attention[0, output_step - 1].argmax()) + 1)
 
 
-@_answer
-def decode_matches(step: Step, lab: Lab) -> str | None:
+@_on_model
+def decode_matches(step: Step, lab: Lab, bundle, source: np.ndarray) -> str:
     """Whether the model's free-running decode of the step's input is exactly the target."""
-    bundle = lab.bundle(step.config)
-    if bundle is None:
-        return None
-    source = _step_source(step)
     targets = get_task(step.task).targets_for(step.config.task, source[None])
     return "yes" if np.array_equal(lab.free_running(bundle, source[None]).tokens, targets) else "no"
 
 
-@_answer
-def weakest_gradient(step: Step, lab: Lab) -> str | None:
+@_on_model
+def weakest_gradient(step: Step, lab: Lab, bundle, source: np.ndarray) -> str:
     """The input step whose loss gradient is smallest, on the step's input (backpropagation through time)."""
-    bundle = lab.bundle(step.config)
-    if bundle is None:
-        return None
-    source = _step_source(step)
     inputs = _model_inputs(step.config, source)
     task = get_task(step.task)
     targets = task.targets_for(step.config.task, source[None]) if task.values == "tokens" else inputs
@@ -411,13 +415,9 @@ def weakest_gradient(step: Step, lab: Lab) -> str | None:
     return str(int(np.argmin(norms)) + 1)
 
 
-@_answer
-def reconstruction_close(step: Step, lab: Lab, tolerance: float = 0.1) -> str | None:
+@_on_model
+def reconstruction_close(step: Step, lab: Lab, bundle, source: np.ndarray, tolerance: float = 0.1) -> str:
     """Whether the autoencoder's reconstruction stays within `tolerance` of every input value."""
-    bundle = lab.bundle(step.config)
-    if bundle is None:
-        return None
-    source = _step_source(step)
     reconstruction = lab.outputs(bundle, _model_inputs(step.config, source))[0][0, :, 0]
     return "yes" if float(np.abs(reconstruction - source).max()) <= tolerance else "no"
 
