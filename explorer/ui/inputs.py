@@ -33,6 +33,8 @@ _LINK_PROBLEMS = "_link_problems"
 _LINKS_READ = "_links_read"
 # Session-state key of the keys (= URL parameter names) of the page controls this session has drawn.
 _BOUND_KEYS = "_bound_keys"
+# Session-state key of the values of the page controls drawn in this run, as their URL parameters write them.
+_DRAWN_VALUES = "_drawn_controls"
 
 # The argument through which each choice widget takes its default value.
 _DEFAULT_ARGUMENT = {"radio": "index", "selectbox": "index", "select_slider": "value", "multiselect": "default"}
@@ -111,7 +113,7 @@ def url_choice(
     default_value = options.index(default) if default_argument == "index" else default
     kwargs.setdefault("disabled", locked("controls"))
     with control_frame(key):
-        return widget(
+        value = widget(
             label,
             options,
             key=key,
@@ -122,6 +124,8 @@ def url_choice(
             **{default_argument: default_value},
             **kwargs,
         )
+    _drawn(key, ",".join(format_func(v) for v in value) if many else format_func(value))
+    return value
 
 
 def url_number(label: str, low: int, high: int, *, key: str, default: int = 0, **kwargs) -> int:
@@ -156,7 +160,24 @@ def url_number(label: str, low: int, high: int, *, key: str, default: int = 0, *
             args=(key,),
             **kwargs,
         )
+    _drawn(key, str(int(value)))
     return int(value)
+
+
+def _drawn(key: str, text: str) -> None:
+    st.session_state.setdefault(_DRAWN_VALUES, {})[key] = text
+
+
+def start_drawn_controls() -> None:
+    """Forget the controls the last run drew; `app.py` calls it before the page runs."""
+    st.session_state[_DRAWN_VALUES] = {}
+
+
+def drawn_controls() -> dict[str, str]:
+    """The page controls this run drew (the URL-bound choices and numbers, the typed input and the cursors), each as
+    its URL parameter writes it: what the learner has in front of them. (Streamlit writes a bound control's value to
+    the URL in the browser, so the server's `st.query_params` may not have it yet within the run.)"""
+    return dict(st.session_state.get(_DRAWN_VALUES, {}))
 
 
 def forget_page_controls() -> None:
@@ -256,10 +277,12 @@ def sequence_input(config: RunConfig | None = None) -> np.ndarray:
         fallback = state.get("sequence_valid") or _sample_text(config)
         st.error(f"That input cannot be used: {error}. Showing {fallback} instead.")
         sequence = parse_sequence(fallback, config.task)
+        _drawn("seq", fallback.strip())
     else:
         state["sequence_valid"] = text
         if st.query_params.get("seq") != text.strip():
             st.query_params["seq"] = text.strip()
+    _drawn("seq", text.strip())
     return sequence
 
 
@@ -307,4 +330,5 @@ def step_cursor(length: int, cursor: Cursor = OUTPUT_STEP, label: str | None = N
         step = st.slider(label, 1, length, key=cursor.key, help=cursor.help, disabled=locked("controls"))
     if st.query_params.get(cursor.param) != str(step):
         st.query_params[cursor.param] = str(step)
+    _drawn(cursor.param, str(step))
     return step

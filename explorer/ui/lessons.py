@@ -40,7 +40,7 @@ from explorer.lessons import (
 )
 from explorer.tasks import TASKS
 from explorer.ui.classroom import class_code_param, joined_class, student_class_panel, teacher_class_panel
-from explorer.ui.inputs import forget_page_controls
+from explorer.ui.inputs import drawn_controls, forget_page_controls, start_drawn_controls
 from explorer.ui.pages import page_entry
 from explorer.ui.picker import current_config, reread_link
 from explorer.ui.presenter import presenting
@@ -198,6 +198,7 @@ def lesson_panel(page: str) -> Iterator[bool]:
     wrote to the URL (the cursor, the typed input); it is filled in when the page stops early too."""
     at = current_lesson()
     problem = st.session_state.pop(_PROBLEM, None)
+    start_drawn_controls()
     if at is None:
         if problem:
             st.warning(problem)
@@ -309,7 +310,7 @@ def _status(lesson: Lesson, index: int, step: Step, key: str, answer: str | None
     """Whether the step is done, and the buttons to go on."""
     done_steps: set[str] = st.session_state.setdefault(DONE, set())
     config = current_config()
-    observation = Observation(step, page, config, st.query_params.to_dict(), answer)
+    observation = Observation(step, page, config, {**st.query_params.to_dict(), **drawn_controls()}, answer)
     if key not in done_steps:
         try:
             done = is_done(observation, AppLab())
