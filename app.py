@@ -33,5 +33,5 @@ with timed_run() as run:  # the whole run from here, in the load test's log
     with lesson_panel(page) as show_page:
         if show_page:  # a step that asks for a prediction holds the page back until it is made
             navigation.run()
-    presenter_controls()
+    presenter_controls(page_shown=show_page)
 warm_up()  # Keras, in the background once the first page is drawn: the landing page does without it

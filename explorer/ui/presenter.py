@@ -124,14 +124,18 @@ def figure_frame() -> DeltaGenerator:
     return st.container(key=SHOWN_KEY) if st.session_state.get("_presenting") else st.container()
 
 
-def presenter_controls() -> None:
-    """After the page ran: the figure bar of presenter mode (the page's figures are numbered by now)."""
+def presenter_controls(page_shown: bool = True) -> None:
+    """After the page ran: the figure bar of presenter mode (the page's figures are numbered by now). A page held
+    back (a lesson's question waiting for the class's answers) has no figures yet, and the bar says so."""
     state = st.session_state
-    state["_figures_numbered"] = True
+    state["_figures_numbered"] = page_shown
     if not state.get("_presenting"):
         return
     total = len(state.get("_figure_order", []))
     previous, counter, following = state.pop("_figure_bar")
+    if not page_shown:
+        counter.caption("The page's figures appear after the answer is revealed.")
+        return
     if total == 0:
         counter.caption("This page has no figures.")
         return
