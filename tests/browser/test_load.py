@@ -9,6 +9,8 @@ and the browser ending up with the model.
 
 from __future__ import annotations
 
+import concurrent.futures
+
 import pytest
 
 pytest.importorskip("playwright.async_api", reason="playwright is not installed")
@@ -19,7 +21,12 @@ from .conftest import _require_browser, load_loadtest
 def _run(**plan):
     _require_browser()
     loadtest = load_loadtest()
-    summary = loadtest.run_loadtest(loadtest.Plan(**plan), log=lambda message: print(message, flush=True))
+    # In a thread of its own: the load test runs its own asyncio loop, and once another browser test in this
+    # session has started Playwright's sync API, the main thread already has a running loop (asyncio.run refuses).
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        summary = pool.submit(
+            loadtest.run_loadtest, loadtest.Plan(**plan), log=lambda message: print(message, flush=True)
+        ).result()
     print(loadtest.report(summary))
     return summary
 
