@@ -89,7 +89,7 @@ trace = free_running(bundle, source[None])
 weights = trace.attention[0]
 ideal = task.ideal_alignment(config.task, source)
 step = step_cursor(weights.shape[0])
-frame = attention_frame(weights, source, trace.tokens[0], ideal)
+frame = attention_frame(weights, task.symbols(source), task.symbols(trace.tokens[0]), ideal)
 score = alignment_score(weights, ideal)
 chart_with_downloads(
     attention_heatmap_chart(frame, step),
@@ -119,7 +119,7 @@ chart_with_downloads(
     frame[frame.output_step == step],
     f"attention-step-{step}",
     key="bars",
-    caption=f"Output step {step} wrote **{trace.tokens[0][step - 1]}** "
+    caption=f"Output step {step} wrote **{task.symbol(trace.tokens[0][step - 1])}** "
     f"(probability {trace.confidence[0][step - 1]:.2f}); the bars are its weights over the input.",
 )
 

@@ -39,7 +39,7 @@ targets = task.targets_for(config.task, source[None])
 forced = teacher_forced(bundle, source[None], targets)
 free = free_running(bundle, source[None])
 step = step_cursor(targets.shape[1])
-table = decode_steps_frame(targets[0], forced, free)
+table = decode_steps_frame(targets[0], forced, free, task.symbol)
 divergence = first_divergence(forced.tokens[0], free.tokens[0])
 
 
@@ -123,12 +123,14 @@ width = url_choice(st.select_slider, "Beam width", [1, 2, 3, 4, 5, 8], key="beam
 result = beam(bundle, source, width)
 best, score = result.sequences[0]
 greedy = free.tokens[0].tolist()
+same = best == greedy
+best, greedy = task.format_sequence(config.task, best), task.format_sequence(config.task, greedy)
 dot_with_download(
-    beam_dot(result, width),
+    beam_dot(result, width, symbol=task.symbol),
     f"beam-{width}",
     key="beam",
     caption=f"Best: **{best}** (log probability {score:.3f}); greedy: **{greedy}**"
-    + (" — the same." if best == greedy else " — beam search found a more probable sequence."),
+    + (" — the same." if same else " — beam search found a more probable sequence."),
 )
 
 if bundle.pattern is Pattern.RECURSIVE:

@@ -33,6 +33,12 @@ else:
     attention = None
 step = step_cursor(len(outputs))
 
+
+def labels(sequence) -> list:
+    """Node labels: a token task's symbols as the task writes them (characters for a task with an alphabet)."""
+    return task.symbols(sequence) if task.values == "tokens" else list(sequence)
+
+
 st.subheader("Folded")
 dot_with_download(folded_dot(config), f"folded-{config.model.arch}", key="folded")
 
@@ -64,7 +70,7 @@ if bundle.pattern is Pattern.DIRECT:
         "never sees what it already wrote."
     )
 dot_with_download(
-    unrolled_dot(config, list(source), list(shown), mode=mode, attention=attention, highlight_step=step - 1),
+    unrolled_dot(config, labels(source), labels(shown), mode=mode, attention=attention, highlight_step=step - 1),
     f"unrolled-{config.key()}",
     key="unrolled",
     caption=" ".join(notes) or None,
@@ -79,7 +85,7 @@ targets = task.targets_for(config.task, source[None]) if task.values == "tokens"
 # One eager backward pass per model and input, shared by every session: it was most of this page's time per run.
 gradients = per_model(max_entries=256)(step_gradients)(bundle, inputs, bundle.model_targets(targets))
 dot_with_download(
-    unrolled_dot(config, list(source), list(shown), gradients=gradients, mode=mode),
+    unrolled_dot(config, labels(source), labels(shown), gradients=gradients, mode=mode),
     f"backward-{config.key()}",
     key="backward",
     caption="Each input edge carries |∂L/∂x_t|, the size of the loss gradient that reaches input step t through "

@@ -8,7 +8,7 @@ beam-search tree, and `activation_memory`, the numbers behind the page's "memory
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 import graphviz
@@ -57,6 +57,9 @@ def _digraph(title: str, rankdir: str = "LR") -> graphviz.Digraph:
 
 
 def _token(value) -> str:
+    """A sequence value as a node label: a symbol already written out, a real value, or a token's number."""
+    if isinstance(value, str):
+        return value
     if isinstance(value, (float, np.floating)):
         return f"{float(value):.2f}"
     return str(int(value))
@@ -331,9 +334,9 @@ def activation_memory(config: RunConfig, batch_size: int | None = None) -> dict[
     }
 
 
-def beam_dot(result: BeamResult, width: int, max_nodes: int = 200) -> str:
+def beam_dot(result: BeamResult, width: int, max_nodes: int = 200, symbol: Callable[[int], str] = str) -> str:
     """The beam search tree: every expanded candidate (up to `max_nodes`) with its cumulative log probability;
-    the path to the best surviving candidate red and bold."""
+    the path to the best surviving candidate red and bold. `symbol` writes a token (a task's `Task.symbol`)."""
     graph = _digraph(f"beam search, width {width}: candidates kept at each step", rankdir="LR")
     graph.node("root", "start", shape="circle")
     best_path: set[int] = set()
@@ -347,6 +350,6 @@ def beam_dot(result: BeamResult, width: int, max_nodes: int = 200) -> str:
         on_best_path = index in best_path
         colour = HIGHLIGHT if on_best_path else "black"
         bold = {"penwidth": "2"} if on_best_path else {}
-        graph.node(f"n{index}", f"{node.token}\\n{node.log_probability:.2f}", shape="box", color=colour, **bold)
+        graph.node(f"n{index}", f"{symbol(node.token)}\\n{node.log_probability:.2f}", shape="box", color=colour, **bold)
         graph.edge("root" if node.parent < 0 else f"n{node.parent}", f"n{index}", color=colour)
     return graph.source

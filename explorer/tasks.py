@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_TASK",
+    "PAD_MARK",
     "PROBLEM_KINDS",
     "TASKS",
     "Batch",
@@ -40,6 +41,9 @@ __all__ = [
     "get_task",
     "make_batch",
 ]
+
+# How the padding / start symbol 0 is drawn for a task whose symbols are characters.
+PAD_MARK = "·"
 
 # The attention tutorial's training budget: one epoch over 5,000 examples, batches of 4.
 _ATTENTION_TUTORIAL_BUDGET = {"epochs": 1, "samples_per_epoch": 5000, "batch_size": 4, "learning_rate": 0.005}
@@ -101,6 +105,87 @@ class Task:
     # The variant (one of `variants`) that makes the task an example of its `kind` when its defaults do not, e.g.
     # a series whose default mode reconstructs but whose prediction mode is the prediction problem. {} = defaults.
     kind_variant: ClassVar[dict[str, int | str]] = {}
+
+    # How the task's symbols read. None: as numbers (token t is written "t", typed as "3, 14, 15"). A string: the
+    # task's alphabet, one character per symbol: token t (1-based) is alphabet[t - 1], the input is typed as text
+    # and padded with the padding symbol 0 up to the input length.
+    alphabet: ClassVar[str | None] = None
+    # Task parameters the task itself fixes (a character task's cardinality is its alphabet's size): the picker
+    # does not offer them and a link cannot change them.
+    fixed_params: ClassVar[tuple[str, ...]] = ()
+
+    def symbol(self, token: int) -> str:
+        """How one token is written on the page: its number, or its character for a task with an alphabet (the
+        padding / start symbol 0 shows as `PAD_MARK`)."""
+        token = int(token)
+        if self.alphabet is None:
+            return str(token)
+        return self.alphabet[token - 1] if 1 <= token <= len(self.alphabet) else PAD_MARK
+
+    def symbols(self, tokens) -> list[str]:
+        """`symbol` of every token of a 1-D sequence."""
+        return [self.symbol(token) for token in np.asarray(tokens).reshape(-1)]
+
+    def input_hint(self, config: TaskConfig) -> str:
+        """What the input box asks for, in a few words."""
+        if self.alphabet is not None:
+            return f"up to {config.input_length} characters"
+        hint = f"{config.input_length} values separated by commas or spaces"
+        return hint + (f", each from 1 to {config.cardinality}" if self.values == "tokens" else "")
+
+    def format_sequence(self, config: TaskConfig, sequence: np.ndarray) -> str:
+        """A sequence as a student would type it (what `parse_sequence` reads back): whole numbers for tokens, two
+        decimals for a series, the text itself (padding dropped) for a task with an alphabet."""
+        values = np.asarray(sequence)
+        if values.ndim == 2:  # series: (time, 1)
+            values = values[:, 0]
+        if self.alphabet is not None:
+            return "".join(self.symbol(v) for v in values if int(v) != 0)
+        if self.values == "tokens":
+            return ", ".join(str(int(v)) for v in values)
+        return ", ".join(f"{v:.2f}" for v in values)
+
+    def parse_sequence(self, config: TaskConfig, text: str) -> np.ndarray:
+        """Parse what a student typed into a validated 1-D array, or raise ValueError in words they understand.
+
+        Nothing is evaluated: numbers are split on commas and white space and each piece must read as a number;
+        a task with an alphabet reads the text character by character.
+        """
+        if not isinstance(text, str):
+            raise ValueError("type the sequence as numbers separated by commas or spaces")
+        if self.alphabet is not None:
+            return self._parse_text(config, text)
+        pieces = [p for p in text.replace(",", " ").replace(";", " ").split() if p]
+        if not pieces:
+            raise ValueError("type at least one number")
+        if len(pieces) > 1000:
+            raise ValueError("that sequence is far too long")
+        values: list[float] = []
+        for piece in pieces:
+            try:
+                number = float(piece) if self.values == "real" else int(piece)
+            except ValueError:
+                kind = "number" if self.values == "real" else "whole number"
+                raise ValueError(f"{piece[:20]!r} is not a {kind}") from None
+            values.append(number)
+        self.check_input(config, values)
+        dtype = np.float32 if self.values == "real" else np.int32
+        return np.asarray(values, dtype=dtype)
+
+    def _parse_text(self, config: TaskConfig, text: str) -> np.ndarray:
+        alphabet = self.alphabet or ""
+        text = " ".join(text.split()).lower() if alphabet == alphabet.lower() else " ".join(text.split())
+        if not text:
+            raise ValueError("type some text")
+        if len(text) > config.input_length:
+            raise ValueError(f"this model reads at most {config.input_length} characters; you gave {len(text)}")
+        unknown = sorted({ch for ch in text if ch not in alphabet})
+        if unknown:
+            shown = " ".join(repr(ch) for ch in unknown[:8])
+            raise ValueError(f"these characters are not in the model's alphabet: {shown}")
+        tokens = np.zeros(config.input_length, np.int32)
+        tokens[: len(text)] = [alphabet.index(ch) + 1 for ch in text]
+        return tokens
 
     def validate(self, config: TaskConfig) -> None:
         """Raise ValueError when the parameters make no sense for this task (the length rule, then task rules)."""
@@ -406,37 +491,11 @@ def make_batch(config: TaskConfig, size: int, seed: int | None = None) -> Batch:
 
 
 def format_sequence(config: TaskConfig, sequence: np.ndarray) -> str:
-    """A sequence as a student would type it (what `parse_sequence` reads back): whole numbers for tokens, two
-    decimals for a series."""
-    values = np.asarray(sequence)
-    if values.ndim == 2:  # series: (time, 1)
-        values = values[:, 0]
-    if get_task(config.name).values == "tokens":
-        return ", ".join(str(int(v)) for v in values)
-    return ", ".join(f"{v:.2f}" for v in values)
+    """A sequence as a student would type it (what `parse_sequence` reads back); see `Task.format_sequence`."""
+    return get_task(config.name).format_sequence(config, sequence)
 
 
 def parse_sequence(text: str, config: TaskConfig) -> np.ndarray:
-    """Parse what a student typed ("3, 14, 15" or "3 14 15") into a validated 1-D array, or raise ValueError.
-
-    Nothing is evaluated: the text is split on commas and white space and each piece must read as a number.
-    """
-    task = get_task(config.name)
-    if not isinstance(text, str):
-        raise ValueError("type the sequence as numbers separated by commas or spaces")
-    pieces = [p for p in text.replace(",", " ").replace(";", " ").split() if p]
-    if not pieces:
-        raise ValueError("type at least one number")
-    if len(pieces) > 1000:
-        raise ValueError("that sequence is far too long")
-    values: list[float] = []
-    for piece in pieces:
-        try:
-            number = float(piece) if task.values == "real" else int(piece)
-        except ValueError:
-            kind = "number" if task.values == "real" else "whole number"
-            raise ValueError(f"{piece[:20]!r} is not a {kind}") from None
-        values.append(number)
-    task.check_input(config, values)
-    dtype = np.float32 if task.values == "real" else np.int32
-    return np.asarray(values, dtype=dtype)
+    """Parse what a student typed ("3, 14, 15" or "3 14 15"; text for a task with an alphabet) into a validated
+    1-D array, or raise ValueError; see `Task.parse_sequence`."""
+    return get_task(config.name).parse_sequence(config, text)

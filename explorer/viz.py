@@ -7,7 +7,7 @@ DataFrame (also offered as the figure's CSV) and each `*_chart` turns that frame
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import altair as alt
@@ -316,8 +316,9 @@ def gradient_steps_chart(frame: pd.DataFrame) -> alt.Chart:
     )
 
 
-def decode_steps_frame(source_targets, forced, free) -> pd.DataFrame:
-    """Side-by-side per-step table: target, teacher-forced choice and probability, free-running ditto.
+def decode_steps_frame(source_targets, forced, free, symbol: Callable[[int], Any] = int) -> pd.DataFrame:
+    """Side-by-side per-step table: target, teacher-forced choice and probability, free-running ditto; `symbol`
+    writes each token (a task's `Task.symbol` for characters; its number by default).
 
     The "reads" columns (what the decoder was fed at each step) only exist for decoders that read a previous
     symbol; stacked and RepeatVector models produce every step in one pass and have none.
@@ -325,11 +326,11 @@ def decode_steps_frame(source_targets, forced, free) -> pd.DataFrame:
     targets = np.asarray(source_targets)
     rows = []
     for step in range(len(targets)):
-        row = {"step": step + 1, "target": int(targets[step])}
+        row = {"step": step + 1, "target": symbol(targets[step])}
         for name, trace in (("teacher-forced", forced), ("free-running", free)):
             if trace.fed_tokens is not None:
-                row[f"{name} reads"] = int(trace.fed_tokens[0, step])
-            row[f"{name} says"] = int(trace.tokens[0, step])
+                row[f"{name} reads"] = symbol(trace.fed_tokens[0, step])
+            row[f"{name} says"] = symbol(trace.tokens[0, step])
             row[f"p ({name})"] = float(trace.confidence[0, step])
         rows.append(row)
     return pd.DataFrame(rows)

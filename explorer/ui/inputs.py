@@ -260,8 +260,7 @@ def sequence_input(config: RunConfig | None = None) -> np.ndarray:
         key="sequence_text",
         on_change=_keep_typed,
         disabled=locked("controls"),
-        help=f"{config.task.input_length} values separated by commas or spaces"
-        + (f", each from 1 to {config.task.cardinality}" if TASKS[config.task.name].values == "tokens" else ""),
+        help=TASKS[config.task.name].input_hint(config.task),
     )
     button.button(
         "Random input",

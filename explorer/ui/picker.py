@@ -94,10 +94,12 @@ def picker() -> RunConfig:
     arch = sidebar.selectbox("Architecture", archs, key="pick_arch", on_change=_arch_changed, disabled=fixed)
     arch_entry = ARCHITECTURES[arch]
     with sidebar.expander("Parameters", expanded=False, key="picker_parameters"):
-        st.number_input("Input length", 1, 60, key="pick_input_length", disabled=fixed_params)
-        if task_entry.output_length_is_free:
+        offered = set(FIELD_KEYS) - set(task_entry.fixed_params)  # a task may fix some of its own parameters
+        if "input_length" in offered:
+            st.number_input("Input length", 1, 60, key="pick_input_length", disabled=fixed_params)
+        if task_entry.output_length_is_free and "output_length" in offered:
             st.number_input("Output length (k)", 1, 60, key="pick_output_length", disabled=fixed_params)
-        if task_entry.values == "tokens":
+        if task_entry.values == "tokens" and "cardinality" in offered:
             st.number_input("Cardinality (symbols 1..n)", 2, 500, key="pick_cardinality", disabled=fixed_params)
         else:
             st.selectbox("Series mode", SERIES_MODES, key="pick_series_mode", disabled=fixed_params)
