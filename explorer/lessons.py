@@ -86,6 +86,7 @@ class Step:
     predict: Prediction | None = None
     published: bool = False  # the tutorial published a figure for this task and architecture: show it beside ours
     sample: bool = True  # open with the shared sample input in the box (`seq`)
+    text: str | None = None  # open with this input instead of the shared sample (as typed in the box)
 
     @cached_property
     def config(self) -> RunConfig:
@@ -96,7 +97,7 @@ class Step:
         """The input the step opens with, as typed in the box; None for a step that shows no input."""
         if not self.sample:
             return None
-        return sample_text(self.config)
+        return self.text if self.text is not None else sample_text(self.config)
 
     def params(self) -> dict[str, str]:
         """The page's URL parameters of this step: the configuration, the input and the controls."""
@@ -350,7 +351,10 @@ CHOICES: dict[str, Callable[..., tuple[str, ...]]] = {
     "yes_no": lambda step: ("yes", "no"),
     "options": lambda step, values: tuple(values),
     "gradient_runs": lambda step: tuple(gradient_configs()),
+    "input_parts": lambda step: INPUT_PARTS,
 }
+# Thirds of the written input, for predictions about where in a text the model reads.
+INPUT_PARTS = ("the start", "the middle", "the end")
 
 Answer = Callable[..., str | None]
 ANSWERS: dict[str, Answer] = {}
@@ -396,6 +400,17 @@ def attention_argmax(step: Step, lab: Lab, bundle, source: np.ndarray, output_st
     """The input step the model's attention weighs most at `output_step`, on the step's input."""
     trace = lab.free_running(bundle, source[None])
     return None if trace.attention is None else str(int(trace.attention[0, output_step - 1].argmax()) + 1)
+
+
+@_on_model
+def attention_part(step: Step, lab: Lab, bundle, source: np.ndarray, output_step: int = 1) -> str | None:
+    """Which third of the written input (padding aside) the attention weighs most at `output_step`."""
+    trace = lab.free_running(bundle, source[None])
+    if trace.attention is None:
+        return None
+    written = max(1, int(np.count_nonzero(source)))
+    looked = int(trace.attention[0, output_step - 1].argmax())
+    return INPUT_PARTS[min(2, looked * 3 // written)]
 
 
 @_on_model
@@ -832,6 +847,27 @@ LESSONS: dict[str, Lesson] = {
                     "(general), or a small network (concat). Bahdanau scores with the state before the step.",
                     "Switch the model to the general (Luong) score.",
                     rule("config_is", arch="luong", score="general"),
+                ),
+                Step(
+                    "Reading a date",
+                    "attention",
+                    "dates",
+                    "bahdanau",
+                    "With readable symbols the weights tell a story. This model rewrites a date as people write it "
+                    '("23 june 2009", "june 23, 2009", "23/06/09") in ISO form, 2009-06-23, one character '
+                    "at a time: it writes the year first, wherever the input put it.",
+                    "Predict, then see the heatmap. Type the same date another way (2009.06.23, 23/06/09) and "
+                    "watch the year's rows follow it.",
+                    rule("predicted"),
+                    text="23 june 2009",
+                    predict=Prediction(
+                        'Output character 1 is the first digit of the year. Where in "23 june 2009" will it look?',
+                        rule("input_parts"),
+                        rule("attention_part", output_step=1),
+                        "The year's four rows weigh the end of the input, where the year is written; the month's "
+                        "second digit weighs the letters of its name, in the middle. Its first digit, a 0 for nine "
+                        "months of twelve, needs hardly any input at all.",
+                    ),
                 ),
             ),
         ),

@@ -58,7 +58,11 @@ def default_config(task: str | None = None, arch: str | None = None, **overrides
     sections: dict[str, dict[str, Any]] = {
         "task": {"name": task, **TASKS[task].defaults},
         "model": {"arch": arch, **ARCHITECTURES[arch].model_defaults},
-        "train": {"target_accuracy": TARGET_ACCURACY, **ARCHITECTURES[arch].train_defaults},
+        "train": {
+            "target_accuracy": TARGET_ACCURACY,
+            **ARCHITECTURES[arch].train_defaults,
+            **TASKS[task].train_defaults,
+        },
     }
     names = field_names()
     for name, value in overrides.items():
@@ -130,6 +134,13 @@ def replay_configs() -> list[RunConfig]:
     return [default_config(task, arch) for task, arch in REPLAY_SHIPPED]
 
 
+def shipped_pairs() -> list[tuple[str, str]]:
+    """The (task, architecture) pairs `pretrain` ships: every valid pair, unless a task names the ones it ships."""
+    return [
+        (task, arch) for task, arch in pairs() if TASKS[task].shipped_archs is None or arch in TASKS[task].shipped_archs
+    ]
+
+
 def variant_configs() -> list[RunConfig]:
     """The default pairs under every variant their task declares (e.g. each series mode)."""
     return [default_config(task, arch, **variant) for task, arch in pairs() for variant in TASKS[task].variants]
@@ -137,7 +148,7 @@ def variant_configs() -> list[RunConfig]:
 
 def pretrain_configs() -> list[RunConfig]:
     """Everything `python -m explorer pretrain` ships: every default pair plus the variants the pages show."""
-    configs = [default_config(task, arch) for task, arch in pairs()]
+    configs = [default_config(task, arch) for task, arch in shipped_pairs()]
     configs += [
         *variant_configs(),
         # Decoding page: scheduled sampling beside pure teacher forcing on the landing configuration.

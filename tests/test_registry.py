@@ -11,7 +11,7 @@ from explorer.architectures import ARCHITECTURES
 from explorer.config import TaskConfig
 from explorer.experiments import plan
 from explorer.facts import PROBLEM_KINDS, SCORE_FUNCTIONS, VALUE_KINDS, LengthRule, Pattern
-from explorer.presets import compatible_archs, default_config, pairs, pretrain_configs
+from explorer.presets import compatible_archs, default_config, pairs, pretrain_configs, shipped_pairs
 from explorer.tasks import DEFAULT_TASK, TASKS
 from explorer.urlstate import config_from_params, params_from_config
 
@@ -35,6 +35,11 @@ def test_task_facts(name):
 @pytest.mark.parametrize("name", list(TASKS))
 def test_length_rule_is_what_validation_enforces(name):
     task = TASKS[name]
+    if "input_length" in task.fixed_params:  # the task fixes its lengths: any other is refused
+        for field in ("input_length", "output_length"):
+            with pytest.raises(ValueError, match="fixes"):
+                TaskConfig(name=name, **{**task.defaults, field: task.defaults[field] + 1})
+        return
     base = {**task.defaults, "input_length": 6}
     for output_length in (1, 3, 6, 9):
         wanted = task.output_length_for(6, output_length)
@@ -64,7 +69,12 @@ def test_architecture_facts(name):
 
 def test_every_entry_is_shipped_and_reproduced():
     shipped = {(c.task.name, c.model.arch) for c in pretrain_configs()}
-    assert set(pairs()) <= shipped
+    assert set(shipped_pairs()) <= shipped
+    for task, entry in TASKS.items():  # a task that ships only some architectures ships its default
+        assert (task, entry.default_arch) in shipped
+        assert entry.shipped_archs is None or {(task, arch) for arch in entry.shipped_archs} <= set(pairs())
+    left = set(pairs()) - shipped
+    assert all(TASKS[task].shipped_archs is not None for task, _ in left)
     planned = {(item.task, item.arch) for item in plan()}
     token_defaults = {(task, entry.default_arch) for task, entry in TASKS.items() if entry.values == "tokens"} | {
         (arch.default_task, name) for name, arch in ARCHITECTURES.items() if arch.values == "tokens"

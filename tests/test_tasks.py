@@ -26,6 +26,9 @@ def _configs(name):
 def test_every_example_parameter_set_is_valid_and_not_the_default(name):
     task = TASKS[name]
     examples = task.examples()
+    if set(task.fixed_params) >= {"input_length", "output_length", "cardinality"}:
+        assert examples == []  # a task that fixes its parameters has nothing else to try
+        return
     assert len(examples) >= 3
     for params in examples:
         config = TaskConfig(name=name, **params)
@@ -47,7 +50,10 @@ def test_every_task_makes_deterministic_batches_of_the_right_shape(name):
         if task.values == "tokens":
             assert batch.encoder_inputs.shape == (17, config.input_length)
             assert batch.targets.shape == batch.decoder_inputs.shape == (17, length)
-            assert batch.encoder_inputs.min() >= 1 and batch.encoder_inputs.max() <= config.cardinality
+            # Text is padded with the symbol 0 after its characters; other token tasks never read 0.
+            lowest = 0 if task.alphabet is not None else 1
+            assert batch.encoder_inputs.min() >= lowest and batch.encoder_inputs.max() <= config.cardinality
+            assert batch.encoder_inputs[:, 0].min() >= 1
             np.testing.assert_array_equal(batch.decoder_inputs, shift_right(batch.targets))
             np.testing.assert_array_equal(batch.targets, task.targets_for(config, batch.encoder_inputs))
         else:
@@ -71,6 +77,11 @@ def test_ideal_alignment_matches_the_task_definition(name):
                 # the same step must always give the same output, whatever the rest of the input is.
                 for step, (value, target) in enumerate(zip(read, targets.tolist(), strict=True)):
                     assert made_from.setdefault((step, value), target) == target
+                continue
+            if task.alphabet is not None:
+                # Text: where an output character has a source, it is that character; the rest (a dash, a month
+                # written as a name) is written from nowhere (tests/test_dates.py checks which).
+                assert all(r == t for r, t, a in zip(read, targets.tolist(), alignment, strict=True) if a >= 0)
                 continue
             # Copying tasks: each output is exactly the input symbol it should read (0, padding, where none).
             assert read == targets.tolist()
