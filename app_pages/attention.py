@@ -6,6 +6,7 @@ from explorer.analysis import alignment_score, length_choices
 from explorer.architectures import ARCHITECTURES
 from explorer.jobs import DONE
 from explorer.presets import attention_archs, baseline_arch, default_config, score_choices
+from explorer.saliency import agreement, normalise_rows
 from explorer.tasks import get_task
 from explorer.ui.figures import chart_with_downloads, code_expander
 from explorer.ui.inputs import sequence_input, step_cursor
@@ -13,7 +14,7 @@ from explorer.ui.locks import locked
 from explorer.ui.models import length_rows, lookup_job, require_model
 from explorer.ui.picker import current_config, use_config
 from explorer.ui.replay import replay_bundle
-from explorer.ui.results import free_running
+from explorer.ui.results import free_running, input_saliency
 from explorer.viz import (
     accuracy_by_length_chart,
     attention_bars_chart,
@@ -30,10 +31,58 @@ st.write(
     "network (additive); Luong with a dot product, a learned bilinear form (general) or Keras' concat score."
 )
 config = current_config()
+task = get_task(config.task.name)
+
+
+def saliency_section(bundle, source, step: int, weights=None) -> None:
+    """The saliency heatmap of the typed input, and how far it agrees with the attention when there is one."""
+    st.subheader("Saliency: where each output depends on the input")
+    st.write(
+        "Attention is a value inside the model: where a step *looked*. Saliency asks from outside: how much would "
+        "the probability of the symbol this step wrote move if one input symbol were nudged? It is the size of the "
+        "gradient of that log probability with respect to each input symbol (its one-hot encoding), each row "
+        "scaled to sum to 1. A recursive decoder reads its own earlier outputs, held fixed here, so the map shows "
+        "the direct dependence on the input."
+    )
+    if task.values != "tokens":
+        st.info("Saliency is measured on the probability of a chosen symbol, so it applies to token tasks.")
+        return
+    raw = input_saliency(bundle, source)
+    outputs = free_running(bundle, source[None]).tokens[0]
+    shares = normalise_rows(raw)
+    frame = attention_frame(
+        shares, task.symbols(source), task.symbols(outputs), task.ideal_alignment(config.task, source)
+    )
+    caption = (
+        "Purple: each output step's gradient norms over the input, as shares of the row. Orange circles: the "
+        "task's ideal alignment."
+    )
+    if weights is not None:
+        agreed = agreement(raw, weights)
+        correlation = agreed.mean_rank_correlation
+        caption += (
+            f" **Agreement with attention:** the largest saliency and the largest attention weight fall on the same "
+            f"input step for {agreed.same_top.sum()} of {len(agreed.same_top)} output steps"
+            + (f"; mean rank correlation of the rows {correlation:.2f}." if correlation is not None else ".")
+        )
+    chart_with_downloads(
+        attention_heatmap_chart(frame, step, measure="saliency (row share)", scheme="purples"),
+        frame.assign(gradient_norm=raw.ravel()),
+        f"saliency-{config.key()}",
+        key="saliency",
+        caption=caption,
+    )
+    if weights is not None:
+        st.caption(
+            "Where the two disagree, the model reads its answer through a state that already holds the symbol "
+            "(an encoder output has seen every earlier step), or it looks somewhere its answer does not depend on."
+        )
+
+
 if not ARCHITECTURES[config.model.arch].has_attention:
     st.info(
-        f"The picked architecture, **{config.model.arch}**, has no attention, so there is nothing to show "
-        "here. Switch to an attention model on the same task:"
+        f"The picked architecture, **{config.model.arch}**, has no attention: no weights to show. Switch to an "
+        "attention model on the same task, or read below where its outputs depend on the input:"
     )
     choices = attention_archs(config.task.name)
     for column, arch in zip(st.columns(max(1, len(choices))), choices, strict=False):
@@ -44,6 +93,11 @@ if not ARCHITECTURES[config.model.arch].has_attention:
             args=(default_config(config.task.name, arch),),
             disabled=locked("picker"),
         )
+    if task.values == "tokens":
+        bundle, _ = replay_bundle(config, require_model(config))
+        source = sequence_input(config)
+        step = step_cursor(bundle.target_length)
+        saliency_section(bundle, source, step)
     st.stop()
 
 SCORES = score_choices(config.task.name)
@@ -83,7 +137,6 @@ if label != current:
     )
 
 bundle, epoch = replay_bundle(config, require_model(config))
-task = get_task(config.task.name)
 source = sequence_input(config)
 trace = free_running(bundle, source[None])
 weights = trace.attention[0]
@@ -122,6 +175,8 @@ chart_with_downloads(
     caption=f"Output step {step} wrote **{task.symbol(trace.tokens[0][step - 1])}** "
     f"(probability {trace.confidence[0][step - 1]:.2f}); the bars are its weights over the input.",
 )
+
+saliency_section(bundle, source, step, weights=weights)
 
 st.subheader("With and without attention as the input grows")
 baseline = baseline_arch(config.task.name)

@@ -232,10 +232,13 @@ def _symbol_axis(frame: pd.DataFrame, step: str, title: str) -> alt.Axis:
     return alt.Axis(title=title, labelAngle=0, labelExpr=f"{table}[datum.value - 1] || ''")
 
 
-def attention_heatmap_chart(frame: pd.DataFrame, highlight_step: int | None = None) -> alt.LayerChart:
+def attention_heatmap_chart(
+    frame: pd.DataFrame, highlight_step: int | None = None, measure: str = "attention", scheme: str = "greens"
+) -> alt.LayerChart:
     """Output symbols down, input symbols across (in the order they were read and written); each cell is the
     weight an output step put on an input step, written in the cell while the cells are wide enough. Circles mark
-    the task's ideal alignment, a red rule the cursor's row."""
+    the task's ideal alignment, a red rule the cursor's row. Any (output, input) map whose rows sum to 1 draws the
+    same way (a row-normalised saliency map), titled `measure` and coloured with the Vega `scheme`."""
     x = alt.X("input_step:O", axis=_symbol_axis(frame, "input_step", "input symbol, in order"))
     y = alt.Y("output_step:O", axis=_symbol_axis(frame, "output_step", "output symbol, in order"))
     heat = (
@@ -244,7 +247,7 @@ def attention_heatmap_chart(frame: pd.DataFrame, highlight_step: int | None = No
         .encode(
             x=x,
             y=y,
-            color=alt.Color("weight:Q", scale=alt.Scale(scheme="greens", domain=[0, 1]), title="attention"),
+            color=alt.Color("weight:Q", scale=alt.Scale(scheme=scheme, domain=[0, 1]), title=measure),
             tooltip=_tips(
                 "output_step",
                 "input_step",

@@ -55,6 +55,14 @@ def encoder_outputs(bundle: ModelBundle, encoder_inputs: np.ndarray) -> list[np.
     return _as_list(bundle.encoder.predict_on_batch(encoder_inputs))
 
 
+@per_model(max_entries=ENTRIES)
+def input_saliency(bundle: ModelBundle, source: np.ndarray) -> np.ndarray:
+    """`explorer.saliency.saliency` of one token input: (target_length, input_length) gradient norms."""
+    from explorer.saliency import saliency
+
+    return saliency(bundle, source)
+
+
 def _as_list(outputs) -> list[np.ndarray]:
     """A Keras model's outputs as a list of arrays, whether it has one output or several."""
     return [np.asarray(output) for output in (outputs if isinstance(outputs, (list, tuple)) else [outputs])]
