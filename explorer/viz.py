@@ -214,6 +214,8 @@ def attention_frame(weights: np.ndarray, source, outputs, ideal: np.ndarray | No
     return frame
 
 
+VISIBLE_SPACE = "␣"
+
 # Heatmap cells are at least this wide (px) wherever the chart is drawn at its own size (the PNG/SVG downloads);
 # written weights ("0.42") fit in them. Past `_WRITTEN_CELLS_MAX` input steps the weights are left to the colour:
 # on a page about 900 px wide the cells would be narrower than the numbers.
@@ -228,7 +230,8 @@ def _symbol_axis(frame: pd.DataFrame, step: str, title: str) -> alt.Axis:
     position's symbol up in an array literal (Vega expressions index arrays as JavaScript does).
     """
     symbols = frame.drop_duplicates(step).set_index(step)[f"{step}_label"].sort_index()
-    table = json.dumps([str(symbol) for symbol in symbols])
+    # A space (a character task's separator) would be an invisible label: show it as the visible-space sign.
+    table = json.dumps([str(symbol) if str(symbol).strip() else VISIBLE_SPACE for symbol in symbols])
     return alt.Axis(title=title, labelAngle=0, labelExpr=f"{table}[datum.value - 1] || ''")
 
 

@@ -835,14 +835,14 @@ def test_presenter_figure_bar_changes_the_model_and_leaves_even_on_a_page_with_n
     app.selectbox(key="present_arch").set_value("bahdanau").run()
     assert not app.exception
     assert (_param(app, "task"), _param(app, "arch"), _param(app, "present")) == ("reverse", "bahdanau", "1")
-    assert _figure_counter(app) == (1, 3)  # heatmap, one step's bars, accuracy by length
+    assert _figure_counter(app) == (1, 4)  # heatmap, one step's bars, saliency, accuracy by length
     assert len(app.get("vega_lite_chart")) == 1
     app.button(key="presenter_leave").click().run()
     assert not app.exception
     assert _param(app, "present") == "0"
     assert "fig" not in app.query_params
     assert app.sidebar.toggle(key="presenter").value is False
-    assert len(app.get("vega_lite_chart")) == 3
+    assert len(app.get("vega_lite_chart")) == 4
 
 
 def test_presenter_mode_draws_the_shown_chart_taller_for_the_projector():

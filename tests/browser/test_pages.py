@@ -50,7 +50,7 @@ EXPECTED = {
     "train": PageCase(4, 0),
     "graph": PageCase(0, 4),  # folded, unrolled, three models, backward
     "states": PageCase(4, 0),  # hidden, cell, gates, units
-    "attention": PageCase(3, 0),  # heatmap, one step's bars, accuracy by length
+    "attention": PageCase(4, 0),  # heatmap, one step's bars, saliency, accuracy by length
     # accuracy by output position, scheduled sampling vs teacher forcing; the beam-search tree
     "decoding": PageCase(2, 1, query=DECODING),
     # series and its reconstruction, the 2-D projection, a series and its neighbours. `colour=frequency`: the
