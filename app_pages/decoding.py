@@ -5,19 +5,27 @@ import pandas as pd
 import streamlit as st
 
 from explorer.analysis import find_divergence, first_divergence, position_accuracy
+from explorer.decoding import top_candidates
 from explorer.facts import Pattern
 from explorer.graphs import beam_dot
 from explorer.jobs import DONE
 from explorer.presets import SHOWCASE_SCHEDULE, default_config, scheduled_config
 from explorer.tasks import get_task
 from explorer.ui.figures import chart_with_downloads, code_expander, dot_with_download
-from explorer.ui.inputs import format_sequence, sequence_input, set_sequence, step_cursor, url_choice
+from explorer.ui.inputs import format_sequence, sequence_input, set_sequence, step_cursor, url_choice, url_number
 from explorer.ui.locks import locked
 from explorer.ui.models import UNFINISHED, lookup_job, model_job, per_model, require_model, start_training, watch_jobs
 from explorer.ui.picker import current_config
 from explorer.ui.replay import diverging_epoch_offer, replay_bundle
-from explorer.ui.results import beam, free_running, teacher_forced
-from explorer.viz import decode_steps_frame, history_frame, position_accuracy_chart, training_curves_chart
+from explorer.ui.results import beam, free_running, sampled, teacher_forced
+from explorer.viz import (
+    decode_steps_frame,
+    history_frame,
+    position_accuracy_chart,
+    samples_frame,
+    top_candidates_frame,
+    training_curves_chart,
+)
 
 st.title("Decoding")
 st.write(
@@ -121,16 +129,74 @@ chart_with_downloads(
 st.subheader("Beam search")
 width = url_choice(st.select_slider, "Beam width", [1, 2, 3, 4, 5, 8], key="beam", default=3)
 result = beam(bundle, source, width)
-best, score = result.sequences[0]
-greedy = free.tokens[0].tolist()
-same = best == greedy
-best, greedy = task.format_sequence(config.task, best), task.format_sequence(config.task, greedy)
+best_tokens, score = result.sequences[0]
+same = best_tokens == free.tokens[0].tolist()
+best, greedy = task.format_sequence(config.task, best_tokens), task.format_sequence(config.task, free.tokens[0])
 dot_with_download(
     beam_dot(result, width, symbol=task.symbol),
     f"beam-{width}",
     key="beam",
     caption=f"Best: **{best}** (log probability {score:.3f}); greedy: **{greedy}**"
     + (" — the same." if same else " — beam search found a more probable sequence."),
+)
+
+st.subheader("The k most likely symbols, and sampling")
+st.write(
+    "Greedy decoding keeps only the most likely symbol at each step, but the model gives every symbol a "
+    "probability. Below, each step's runners-up; then sequences *drawn* from those probabilities instead of "
+    "picked. **Temperature** below 1 sharpens the distribution towards the greedy choice, above 1 flattens it; "
+    "**top-k** draws only among the k most likely symbols; **top-p** among the fewest most likely ones whose "
+    "probabilities add up to p. A recursive decoder reads what it drew, so one unlikely draw changes what follows."
+)
+shown_k = url_choice(st.select_slider, "Candidates shown per step", [2, 3, 5, 10], key="top_shown", default=3)
+symbols, chances = top_candidates(free.probabilities[0], shown_k)
+st.dataframe(
+    top_candidates_frame(symbols, chances, task.symbol),
+    hide_index=True,
+    column_config={"step": st.column_config.NumberColumn(width="small")},
+)
+st.caption(
+    "Each step of the free-running decode: the symbols the model rated most likely there, with their probability."
+)
+left, middle, right = st.columns(3)
+with left:
+    temperature = url_choice(
+        st.select_slider, "Temperature", [0.1, 0.5, 0.8, 1.0, 1.5, 2.0, 3.0], key="temperature", default=1.0
+    )
+with middle:
+    top_k = url_choice(
+        st.select_slider,
+        "Top-k",
+        [None, 1, 2, 3, 5, 10],
+        key="top_k",
+        default=None,
+        format_func=lambda k: "all" if k is None else str(k),
+    )
+with right:
+    top_p = url_choice(st.select_slider, "Top-p", [0.5, 0.8, 0.9, 0.95, 1.0], key="top_p", default=1.0)
+count_column, seed_column = st.columns(2)
+with count_column:
+    count = url_number("Samples", 1, 32, key="samples", default=8)
+with seed_column:
+    seed = url_number(
+        "Sampling seed", 0, 9999, key="sample_seed", default=0, help="The same seed draws the same samples."
+    )
+drawn = sampled(bundle, source, count, temperature, top_k, top_p, seed)
+greedy_log = float(np.log(np.maximum(free.confidence[0], 1e-30)).sum())
+st.dataframe(
+    samples_frame(
+        drawn,
+        lambda tokens: task.format_sequence(config.task, tokens),
+        free.tokens[0],
+        greedy_log,
+        (best_tokens, score),
+    ),
+    hide_index=True,
+)
+st.caption(
+    f"{drawn.distinct} distinct sequence(s) among {count} samples. Log probability: under the model itself, "
+    "whatever the sampling settings; the greedy sequence is the most likely path step by step, the best beam the "
+    "most likely one the beam found."
 )
 
 if bundle.pattern is Pattern.RECURSIVE:

@@ -202,3 +202,118 @@ def decode_per_step_loop(bundle: ModelBundle, encoder_inputs: np.ndarray) -> np.
             output.append(int(token[0, 0]))
         decoded.append(output)
     return np.asarray(decoded)
+
+
+def top_candidates(probabilities: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The `k` most likely symbols at every step of (T, vocab) probabilities, most likely first: (T, k) symbols
+    and (T, k) probabilities."""
+    probabilities = np.asarray(probabilities)
+    k = max(1, min(int(k), probabilities.shape[-1]))
+    order = np.argsort(-probabilities, axis=-1, kind="stable")[..., :k]
+    return order, np.take_along_axis(probabilities, order, axis=-1)
+
+
+def sampling_distribution(
+    probabilities: np.ndarray, temperature: float = 1.0, top_k: int | None = None, top_p: float = 1.0
+) -> np.ndarray:
+    """What sampling draws from, for rows of (n, vocab) model probabilities.
+
+    Temperature rescales the log probabilities (below 1 sharpens the distribution towards the greedy choice, above
+    1 flattens it); top-k keeps the k most likely symbols; top-p (nucleus) keeps the fewest most likely symbols whose
+    probabilities, after the temperature, add up to at least `top_p`. What is kept is renormalised to sum to 1.
+    """
+    logits = np.log(np.maximum(np.asarray(probabilities, np.float64), 1e-30)) / temperature
+    logits -= logits.max(axis=-1, keepdims=True)
+    weights = np.exp(logits)
+    weights /= weights.sum(axis=-1, keepdims=True)
+    order = np.argsort(-weights, axis=-1, kind="stable")
+    ranked = np.take_along_axis(weights, order, axis=-1)
+    keep = np.ones_like(ranked, bool)
+    if top_k is not None:
+        keep[:, top_k:] = False
+    if top_p < 1.0:
+        before = np.cumsum(ranked, axis=-1)  # the mass of the more likely symbols (an exclusive running sum)
+        before = np.concatenate([np.zeros_like(before[:, :1]), before[:, :-1]], axis=-1)
+        # The symbol that crosses top_p stays in, as does the most likely one; the margin keeps a sum that reaches
+        # top_p exactly (0.5 + 0.3 for p = 0.8) from passing for one a rounding error short of it.
+        keep &= before < top_p - 1e-9
+    ranked = np.where(keep, ranked, 0.0)
+    filtered = np.zeros_like(weights)
+    np.put_along_axis(filtered, order, ranked, axis=-1)
+    return filtered / filtered.sum(axis=-1, keepdims=True)
+
+
+@dataclass
+class Samples:
+    """Sequences sampled for one input: tokens (n, T); `log_probability` (n,) of each under the model itself (its
+    unmodified per-step probabilities); `sampling_log_probability` (n,) under the distribution it was drawn from."""
+
+    tokens: np.ndarray
+    log_probability: np.ndarray
+    sampling_log_probability: np.ndarray
+
+    @property
+    def distinct(self) -> int:
+        return len({tuple(row) for row in self.tokens.tolist()})
+
+
+def _check_sampling(bundle: ModelBundle, samples: int, temperature: float, top_k: int | None, top_p: float) -> None:
+    vocab = bundle.config.task.vocab_size
+    if not 1 <= samples <= 64:
+        raise ValueError("draw from 1 to 64 samples")
+    if not (np.isfinite(temperature) and temperature > 0):
+        raise ValueError("the temperature must be a number above 0")
+    if top_k is not None and not 1 <= top_k <= vocab:
+        raise ValueError(f"top-k must be from 1 to the vocabulary size, {vocab}")
+    if not 0 < top_p <= 1:
+        raise ValueError("top-p must be above 0 and at most 1")
+
+
+def sample_decode(
+    bundle: ModelBundle,
+    encoder_input: np.ndarray,
+    samples: int = 8,
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    top_p: float = 1.0,
+    seed: int = 0,
+) -> Samples:
+    """Draw `samples` output sequences for one input, each step's symbol drawn from `sampling_distribution`.
+
+    A recursive decoder reads what it drew, so every sample follows its own path: all samples advance together, one
+    compiled `decoder_step` call per output step. A direct decoder's steps do not read earlier outputs, so its
+    samples are drawn from the per-step distributions of one forward pass. The same seed gives the same samples.
+    """
+    _check_sampling(bundle, samples, temperature, top_k, top_p)
+    rng = np.random.default_rng(seed)
+    encoder_inputs = np.repeat(np.asarray(encoder_input)[None], samples, axis=0)
+    length = bundle.target_length
+    tokens = np.zeros((samples, length), np.int32)
+    model_log, sampling_log = np.zeros(samples), np.zeros(samples)
+
+    def draw(step: int, probabilities: np.ndarray) -> np.ndarray:
+        distribution = sampling_distribution(probabilities, temperature, top_k, top_p)
+        cumulative = np.cumsum(distribution, axis=-1)
+        chosen = (cumulative < rng.random((samples, 1)) * cumulative[:, -1:]).sum(axis=-1)
+        chosen = np.minimum(chosen, distribution.shape[-1] - 1).astype(np.int32)
+        rows = np.arange(samples)
+        model_log[:] += np.log(np.maximum(probabilities[rows, chosen], 1e-30))
+        sampling_log[:] += np.log(np.maximum(distribution[rows, chosen], 1e-30))
+        tokens[:, step] = chosen
+        return chosen
+
+    if bundle.pattern is not Pattern.RECURSIVE:
+        fixed = _run_direct(bundle, encoder_inputs[:1]).probabilities[0]
+        for step in range(length):
+            draw(step, np.repeat(fixed[step][None], samples, axis=0))
+        return Samples(tokens, model_log, sampling_log)
+    encoded = bundle.encoder.predict_on_batch(encoder_inputs)
+    memory, states = np.asarray(encoded[0]), bundle.initial_decoder_states(encoded)
+    previous = np.zeros((samples, 1), np.int32)
+    for step in range(length):
+        inputs = [previous, *states] + ([memory] if bundle.has_attention else [])
+        out = bundle.decoder_step.predict_on_batch(inputs)
+        probabilities = np.asarray(out[0])[:, 0].astype(np.float64)
+        states = [np.asarray(state) for state in out[1 : 1 + len(states)]]
+        previous = draw(step, probabilities)[:, None]
+    return Samples(tokens, model_log, sampling_log)

@@ -342,6 +342,46 @@ def decode_steps_frame(source_targets, forced, free, symbol: Callable[[int], Any
     return pd.DataFrame(rows)
 
 
+def top_candidates_frame(symbols: np.ndarray, chances: np.ndarray, symbol: Callable[[int], Any] = int) -> pd.DataFrame:
+    """(T, k) candidate symbols and probabilities -> one row per step: "1st", "2nd", ... as "symbol (p)"."""
+    ordinal = ["1st", "2nd", "3rd", *[f"{n}th" for n in range(4, 11)]]
+    rows = []
+    for step, (row_symbols, row_chances) in enumerate(zip(symbols, chances, strict=True)):
+        row = {"step": step + 1}
+        for rank, (token, chance) in enumerate(zip(row_symbols, row_chances, strict=True)):
+            row[ordinal[rank]] = f"{symbol(token)} ({chance:.3f})"
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def samples_frame(samples, write: Callable[[Any], str], greedy, greedy_log: float, best_beam) -> pd.DataFrame:
+    """Sampled sequences beside the greedy one and the best beam: how each was made, the sequence as written by
+    `write`, its log probability under the model, and whether it is the greedy sequence."""
+    greedy = list(np.asarray(greedy).tolist())
+    beam_tokens, beam_score = best_beam
+    rows = [
+        {"made by": "greedy", "sequence": write(greedy), "log probability": greedy_log, "same as greedy": True},
+        {
+            "made by": "best beam",
+            "sequence": write(beam_tokens),
+            "log probability": float(beam_score),
+            "same as greedy": list(beam_tokens) == greedy,
+        },
+    ]
+    for number, (tokens, log_probability) in enumerate(
+        zip(samples.tokens.tolist(), samples.log_probability, strict=True), start=1
+    ):
+        rows.append(
+            {
+                "made by": f"sample {number}",
+                "sequence": write(tokens),
+                "log probability": float(log_probability),
+                "same as greedy": tokens == greedy,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
 def position_accuracy_chart(frame: pd.DataFrame) -> alt.Chart:
     """Accuracy per output position (solid) and the share of sequences still all-correct (dashed), by mode."""
     long = frame.melt(

@@ -9,7 +9,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from explorer.decoding import BeamResult, Trace, beam_search, greedy_decode, teacher_forced_decode
+from explorer.decoding import (
+    BeamResult,
+    Samples,
+    Trace,
+    beam_search,
+    greedy_decode,
+    sample_decode,
+    teacher_forced_decode,
+)
 from explorer.networks import ModelBundle
 from explorer.probe import Probe, probe
 from explorer.ui.models import per_model
@@ -53,6 +61,20 @@ def training_outputs(bundle: ModelBundle, inputs: np.ndarray) -> list[np.ndarray
 def encoder_outputs(bundle: ModelBundle, encoder_inputs: np.ndarray) -> list[np.ndarray]:
     """The inference encoder's outputs for a batch: `[memory (batch, T_in, units), *final states]`."""
     return _as_list(bundle.encoder.predict_on_batch(encoder_inputs))
+
+
+@per_model(max_entries=ENTRIES)
+def sampled(
+    bundle: ModelBundle,
+    source: np.ndarray,
+    samples: int,
+    temperature: float,
+    top_k: int | None,
+    top_p: float,
+    seed: int,
+) -> Samples:
+    """`sample_decode` of one input (a seeded draw, so the same arguments give the same samples to everyone)."""
+    return sample_decode(bundle, source, samples, temperature, top_k, top_p, seed)
 
 
 @per_model(max_entries=ENTRIES)
