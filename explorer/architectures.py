@@ -225,8 +225,12 @@ class TeacherForcing(Architecture):
                 record_taps.append(Tap(recurrent, "decoder", inputs, x, list(initial)))
         return x, new_states
 
-    def decode(self, parts, tokens, states_per_layer, encoder_outputs, feed, record_taps: list[Tap] | None = None):
-        """Decode the tokens (B, T) from the given states: see `networks.DecodeFunction`."""
+    def decode(
+        self, parts, tokens, states_per_layer, encoder_outputs, feed, record_taps: list[Tap] | None = None, steer=None
+    ):
+        """Decode the tokens (B, T) from the given states: see `networks.DecodeFunction`. `steer`, when given, is
+        (weights (B, T, T_in), use (B, T)): where `use` is 1 the step reads with those attention weights instead of
+        its own (`steer_attention`)."""
         from keras import layers
 
         hidden, new_states = self.run_stack(parts, parts["one_hot"](tokens), states_per_layer, record_taps)
@@ -234,6 +238,8 @@ class TeacherForcing(Architecture):
         x = hidden
         if self.has_attention:
             context, weights = self.attend(parts["attention"], hidden, states_per_layer[-1][0], encoder_outputs)
+            if steer is not None:
+                context, weights = steer_attention(weights, encoder_outputs, *steer)
             x = parts["attention"]["combine"](layers.Concatenate()([hidden, context]))
         return parts["output"](x), new_states, None, weights
 
@@ -257,8 +263,8 @@ class TeacherForcing(Architecture):
         )
         parts = self.make_decoder(config)
 
-        def decode(tokens, states, memory, feed, record_taps=None):
-            return self.decode(parts, tokens, states, memory, feed, record_taps)
+        def decode(tokens, states, memory, feed, record_taps=None, steer=None):
+            return self.decode(parts, tokens, states, memory, feed, record_taps, steer)
 
         # Training model: teacher forcing over the whole target sequence.
         decoder_inputs = keras.Input((target_length,), dtype="int32", name="decoder_inputs")
@@ -282,6 +288,16 @@ class TeacherForcing(Architecture):
         step_outputs = [step_probabilities, *[s for layer in step_states for s in layer]]
         step_outputs += [extra for extra in (step_feed, step_weights) if extra is not None]
         decoder_step = keras.Model(step_inputs, step_outputs, name="decoder_step")
+        steered_step = None
+        if self.has_attention:
+            # The same step with the attention weights given from outside where `use` is 1: what "force the
+            # attention of an output step" runs (explorer.interventions).
+            forced_weights = keras.Input((1, task.input_length), name="forced_attention")
+            use = keras.Input((1,), name="use_forced_attention")
+            steered = decode(token_input, state_inputs, memory_input, feed_input, steer=(forced_weights, use))
+            steered_outputs = [steered[0], *[s for layer in steered[1] for s in layer]]
+            steered_outputs += [extra for extra in (steered[2], steered[3]) if extra is not None]
+            steered_step = keras.Model([*step_inputs, forced_weights, use], steered_outputs, name="steered_step")
 
         unrolled, scheduled = networks.unrolled_decoder(config, target_length, encoder, decode, feed_units)
         return networks.finish(
@@ -292,6 +308,7 @@ class TeacherForcing(Architecture):
             taps,
             attention=weights,
             decoder_step=decoder_step,
+            steered_step=steered_step,
             unrolled=unrolled,
             scheduled_model=scheduled,
             has_attention=self.has_attention,
@@ -383,7 +400,9 @@ class LuongInputFeeding(Luong):
 
         return decoder_units(config.model)
 
-    def decode(self, parts, tokens, states_per_layer, encoder_outputs, feed, record_taps: list[Tap] | None = None):
+    def decode(
+        self, parts, tokens, states_per_layer, encoder_outputs, feed, record_taps: list[Tap] | None = None, steer=None
+    ):
         from keras import layers, ops
 
         from explorer.networks import Tap
@@ -397,6 +416,11 @@ class LuongInputFeeding(Luong):
             step_taps: list[Tap] = []
             hidden, states = self.run_stack(parts, x, states, step_taps)
             context, step_weights = self.attend(parts["attention"], hidden, None, encoder_outputs)
+            if steer is not None:
+                forced, use = steer
+                context, step_weights = steer_attention(
+                    step_weights, encoder_outputs, forced[:, step : step + 1], use[:, step : step + 1]
+                )
             attentional = parts["attention"]["combine"](layers.Concatenate()([hidden, context]))  # (B, 1, U)
             feed = attentional[:, 0]
             probabilities.append(parts["output"](attentional))
@@ -410,6 +434,17 @@ class LuongInputFeeding(Luong):
                 outputs = ops.concatenate([taps[index].outputs for taps in per_step], axis=1)
                 record_taps.append(Tap(first.layer, "decoder", inputs, outputs, first.initial_state))
         return ops.concatenate(probabilities, axis=1), states, feed, ops.concatenate(weights, axis=1)
+
+
+def steer_attention(weights, encoder_outputs, forced, use):
+    """Attention weights (B, T, T_in) replaced by `forced` (B, T, T_in) where `use` (B, T) is 1, and the context
+    they read: the weighted sum of the encoder outputs, as Keras' `Attention` and `AdditiveAttention` compute it
+    (their value is the encoder outputs)."""
+    from keras import ops
+
+    use = ops.expand_dims(use, -1)
+    weights = use * forced + (1.0 - use) * weights
+    return ops.matmul(weights, encoder_outputs), weights
 
 
 ARCHITECTURES: dict[str, Architecture] = {

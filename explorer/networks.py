@@ -94,6 +94,8 @@ class ModelBundle:
     - `decoder_step`: recursive pattern only: [token (B, 1), *decoder states, (encoder_outputs)] ->
       [probabilities (B, 1, V), *new decoder states, (attention (B, 1, T_in))]. The decoder states are
       `initial_decoder_states(encoder outputs)`: the encoder's final states, plus the fed vector of input feeding.
+    - `steered_step`: attention models only: `decoder_step` with two more inputs, forced attention weights
+      (B, 1, T_in) and a flag (B, 1); where the flag is 1 the step reads with the forced weights (interventions).
     - `unrolled`: recursive pattern only: [encoder_inputs, decoder_inputs, teacher_mask] -> a dict of per-step
       tokens, probabilities, top-layer states and attention; at step t the decoder reads the true previous token
       where teacher_mask[:, t] is 1 and its own previous prediction where it is 0.
@@ -119,6 +121,7 @@ class ModelBundle:
     heads: tuple[str, ...] = ()
     scheduled_model: keras.Model | None = None
     feed_units: int = 0
+    steered_step: keras.Model | None = None
 
     @property
     def uses_decoder_inputs(self) -> bool:
