@@ -249,6 +249,39 @@ def bench_cold_start(repeats: int = 3) -> dict[str, Any]:
     return {"cold_start_s": statistics.median(runs), "cold_start_runs_s": runs}
 
 
+def bench_interventions(repeats: int = 20) -> dict[str, Any]:
+    """Milliseconds per click of each What-if intervention (median of `repeats`, after one warm-up call) on the
+    shipped copy-first-k x Bahdanau model, and the plain decode of one input for scale. A click runs the decode
+    before and after as one batch of two."""
+    from explorer.cache import ModelStore
+    from explorer.decoding import greedy_decode
+    from explorer.interventions import ChangeInput, ClampUnit, ForceAttention, ForcePrefix, intervene
+
+    config = default_config("copy-first-k", "bahdanau")
+    found = ModelStore().lookup(config)
+    if found is None:
+        return {"skipped": "the shipped copy-first-k x bahdanau model is missing"}
+    bundle = found.load()
+    source = make_batch(config.task, 1, seed=2024).encoder_inputs[0]
+    cases = {
+        "force_prefix_ms": ForcePrefix((3,)),
+        "clamp_ms": ClampUnit(0, 2.0, None, "c"),
+        "force_attention_ms": ForceAttention(0, 2),
+        "change_input_ms": ChangeInput(1, 7),
+    }
+    result: dict[str, Any] = {"model": f"{config.task.name} x {config.model.arch}", "repeats": repeats}
+    for name, intervention in cases.items():
+        intervene(bundle, source, intervention)  # compiles the step models once
+        result[name] = round(
+            statistics.median(_timed(lambda i=intervention: intervene(bundle, source, i), repeats)) * 1000, 2
+        )
+    greedy_decode(bundle, source[None])
+    result["plain_decode_ms"] = round(
+        statistics.median(_timed(lambda: greedy_decode(bundle, source[None]), repeats)) * 1000, 2
+    )
+    return result
+
+
 def run_bench(quick: bool = False) -> dict[str, Any]:
     return {
         **bench_cold_start(repeats=1 if quick else 3),  # first, while this process has trained nothing
@@ -260,4 +293,5 @@ def run_bench(quick: bool = False) -> dict[str, Any]:
         "train": bench_train(repeats=1 if quick else 3),
         "rerun_reset": bench_rerun_reset(epochs=1 if quick else 3),
         "pages": bench_pages(repeats=2 if quick else 5),
+        "interventions": bench_interventions(repeats=5 if quick else 20),
     }

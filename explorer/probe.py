@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from explorer.cellmath import CellWeights, cell_weights
 from explorer.networks import ModelBundle
 from explorer.tasks import shift_right
 
@@ -42,6 +43,10 @@ class LayerTrace:
     cell_state: np.ndarray | None
     gates: dict[str, np.ndarray]
     keras_output: np.ndarray
+    # The layer's weights, one `CellWeights` per direction (explorer/cellmath.py), and the state it started from
+    # ([h] or [h, c], (batch, units) each; None: zeros): what the States page's one-step equations need.
+    weights: tuple[CellWeights, ...] = ()
+    initial_state: list[np.ndarray] | None = None
 
     @property
     def final_hidden(self) -> np.ndarray:
@@ -139,7 +144,16 @@ def probe(bundle: ModelBundle, encoder_inputs: np.ndarray, decoder_inputs: np.nd
         hidden, cells, gates = _replay_layer(tap.layer, inputs, initial or None, cell)
         traces.append(
             LayerTrace(
-                tap.layer.name, tap.role, cell, inputs, hidden, cells, gates, np.asarray(raw[f"{index}_outputs"])
+                tap.layer.name,
+                tap.role,
+                cell,
+                inputs,
+                hidden,
+                cells,
+                gates,
+                np.asarray(raw[f"{index}_outputs"]),
+                weights=cell_weights(tap.layer),
+                initial_state=initial or None,
             )
         )
     attention = np.asarray(raw["attention"]) if "attention" in raw else None

@@ -178,6 +178,30 @@ class Task:
         dtype = np.float32 if self.values == "real" else np.int32
         return np.asarray(values, dtype=dtype)
 
+    def parse_symbols(self, config: TaskConfig, text: str, limit: int) -> np.ndarray:
+        """A few symbols as typed (numbers, or characters for a task with an alphabet), at most `limit` of them,
+        each from 0 to the cardinality: what a learner types to force a decoder's first outputs."""
+        if not isinstance(text, str) or not text.strip():
+            raise ValueError("type at least one symbol")
+        if self.alphabet is not None:
+            pieces = list(text.strip().lower() if self.alphabet == self.alphabet.lower() else text.strip())
+            unknown = sorted({ch for ch in pieces if ch not in self.alphabet})
+            if unknown:
+                raise ValueError(f"not in the model's alphabet: {' '.join(repr(ch) for ch in unknown[:8])}")
+            tokens = [self.alphabet.index(ch) + 1 for ch in pieces]
+        else:
+            pieces = [p for p in text.replace(",", " ").split() if p]
+            try:
+                tokens = [int(piece) for piece in pieces]
+            except ValueError:
+                raise ValueError("type whole numbers separated by commas or spaces") from None
+        if len(tokens) > limit:
+            raise ValueError(f"at most {limit} symbols; you gave {len(tokens)}")
+        bad = [t for t in tokens if not 0 <= t <= config.cardinality]
+        if bad:
+            raise ValueError(f"every symbol must be from 0 to {config.cardinality}; out of range: {bad[0]}")
+        return np.asarray(tokens, np.int32)
+
     def _parse_text(self, config: TaskConfig, text: str) -> np.ndarray:
         alphabet = self.alphabet or ""
         text = " ".join(text.split()).lower() if alphabet == alphabet.lower() else " ".join(text.split())

@@ -124,9 +124,15 @@ def states_frame(trace, which: str = "hidden") -> pd.DataFrame:
 
 
 def state_heatmap_chart(
-    frame: pd.DataFrame, title: str, highlight_step: int | None = None, domain: tuple[float, float] = (-1.0, 1.0)
+    frame: pd.DataFrame,
+    title: str,
+    highlight_step: int | None = None,
+    domain: tuple[float, float] = (-1.0, 1.0),
+    selection: str | None = None,
+    highlight_unit: int | None = None,
 ) -> alt.LayerChart:
-    """Units down, time across; a red frame marks the cursor's step."""
+    """Units down, time across; a red frame marks the cursor's step. With `selection`, a click on a cell selects
+    its (step, unit) under that name (for `on_select`); `highlight_unit` rings the cell (highlight_step, unit)."""
     heat = (
         alt.Chart(frame)
         .mark_rect()
@@ -140,7 +146,17 @@ def state_heatmap_chart(
         )
         .properties(title=title, height=min(360, 8 * int(frame["unit"].max()) + 40))
     )
-    return heat + _cursor_rule(frame, highlight_step, "step")
+    if selection is not None:
+        heat = heat.add_params(alt.selection_point(name=selection, fields=["step", "unit"], on="click"))
+    chart = heat + _cursor_rule(frame, highlight_step, "step")
+    if highlight_unit is not None and highlight_step is not None:
+        cell = pd.DataFrame({"step": [highlight_step], "unit": [highlight_unit]})
+        chart += (
+            alt.Chart(cell)
+            .mark_rect(filled=False, stroke="black", strokeWidth=2)
+            .encode(x=alt.X("step:O"), y=alt.Y("unit:O"))
+        )
+    return chart
 
 
 def _cursor_rule(frame: pd.DataFrame, step: int | None, field: str):
@@ -539,3 +555,96 @@ def labelled_bars_chart(frame: pd.DataFrame, colours: Mapping[str, str] | None =
     bars = base.mark_bar().encode(color=alt.Color("source:N", scale=scale, title=None))
     labels = base.mark_text(align="left", dx=3, fontSize=11).encode(text=alt.Text("label:N"))
     return (bars + labels).properties(height=alt.Step(20))
+
+
+def unit_firing_frame(on_by_position: np.ndarray) -> pd.DataFrame:
+    """The share of inputs on which a unit is on at each step (time,) -> tidy frame (step, share on)."""
+    shares = np.asarray(on_by_position, float)
+    return pd.DataFrame({"step": np.arange(1, len(shares) + 1), "share on": shares})
+
+
+def unit_firing_chart(frame: pd.DataFrame, title: str) -> alt.Chart:
+    """Bars: at each step of the layer, the share of the inputs on which the unit is above the threshold."""
+    return (
+        alt.Chart(frame)
+        .mark_bar()
+        .encode(
+            x=alt.X("step:O", title="time step of the layer"),
+            y=alt.Y("share on:Q", scale=alt.Scale(domain=[0, 1]), axis=ACCURACY_AXIS, title="share of inputs on"),
+            tooltip=_tips("step", alt.Tooltip("share on:Q", format=".1%")),
+        )
+        .properties(title=title, height=200)
+    )
+
+
+def track_scores_frame(scores: Iterable[Any]) -> pd.DataFrame:
+    """`explorer.unitsearch.TrackScore`s -> tidy frame (track, kind, measure, value, label); an undefined score
+    (a constant track) is drawn as 0 and labelled "undefined"."""
+    rows = [
+        {
+            "track": score.track,
+            "kind": score.kind,
+            "measure": score.measure,
+            "value": 0.0 if np.isnan(score.value) else float(score.value),
+            "label": "undefined" if np.isnan(score.value) else f"{score.measure} = {score.value:.2f}",
+        }
+        for score in scores
+    ]
+    return pd.DataFrame(rows, columns=["track", "kind", "measure", "value", "label"])
+
+
+def track_scores_chart(frame: pd.DataFrame) -> alt.LayerChart:
+    """Horizontal bars: how well a unit's activity predicts each track (r² or η², 0 to 1), each labelled."""
+    base = alt.Chart(frame).encode(
+        y=alt.Y("track:N", title=None, sort=None),
+        x=alt.X("value:Q", scale=alt.Scale(domain=[0, 1.25]), title="how well the unit predicts it (r² or η²)"),
+        tooltip=_tips("track", "kind", "measure", alt.Tooltip("value:Q", format=".3f")),
+    )
+    bars = base.mark_bar().encode(color=alt.Color("kind:N", title="track"))
+    labels = base.mark_text(align="left", dx=3, fontSize=11).encode(text=alt.Text("label:N"))
+    return (bars + labels).properties(height=alt.Step(24))
+
+
+def intervention_frame(outcome, symbol: Callable[[int], Any] = int) -> pd.DataFrame:
+    """An `explorer.interventions.Outcome` -> one row per output step: the symbol written before and after, their
+    probabilities, how the probability of the symbol written before moved, and whether the step changed."""
+    before, after = outcome.before, outcome.after
+    rows = []
+    for step in range(len(before.tokens)):
+        was, now = int(before.tokens[step]), int(after.tokens[step])
+        rows.append(
+            {
+                "step": step + 1,
+                "before": symbol(was),
+                "after": symbol(now),
+                "p before": float(before.probabilities[step, was]),
+                "p after": float(after.probabilities[step, now]),
+                "shift": float(outcome.shift[step]),
+                "changed": was != now,
+                "effects start": outcome.first_effect == step,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def probability_shift_chart(frame: pd.DataFrame) -> alt.LayerChart:
+    """Per output step, how the probability of the symbol written before moved (after minus before); changed
+    steps in red, a dashed rule where the effects start."""
+    bars = (
+        alt.Chart(frame)
+        .mark_bar()
+        .encode(
+            x=alt.X("step:O", title="output step", axis=alt.Axis(labelAngle=0)),
+            y=alt.Y(
+                "shift:Q", scale=alt.Scale(domain=[-1, 1]), title="probability of the earlier symbol: after − before"
+            ),
+            color=alt.condition("datum.changed", alt.value("#d62728"), alt.value("#7f7f7f")),
+            tooltip=_tips("step", "before", "after", alt.Tooltip("shift:Q", format="+.3f"), "changed"),
+        )
+    )
+    start = (
+        alt.Chart(frame[frame["effects start"]])
+        .mark_rule(strokeDash=[4, 4], color="#ff7f0e", strokeWidth=2)
+        .encode(x=alt.X("step:O"))
+    )
+    return (bars + start).properties(height=220)

@@ -131,3 +131,12 @@ def test_bench_times_every_page_served_and_validated():
     assert set(figures["served_ms"]) == set(figures["validated_ms"]) == pages
     assert all(ms > 0 for ms in [*figures["served_ms"].values(), *figures["validated_ms"].values()])
     assert figures["validation_slowdown"] == figures["validated_total_ms"] / figures["served_total_ms"]
+
+
+def test_bench_reports_each_interventions_latency_in_milliseconds():
+    from explorer.bench import bench_interventions
+
+    figures = bench_interventions(repeats=2)
+    timed = {name: value for name, value in figures.items() if name.endswith("_ms")}
+    assert set(timed) == {"force_prefix_ms", "clamp_ms", "force_attention_ms", "change_input_ms", "plain_decode_ms"}
+    assert all(value > 0 for value in timed.values())

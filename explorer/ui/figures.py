@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import altair as alt
@@ -57,19 +58,30 @@ def charts_validated() -> bool:
 
 
 def chart_with_downloads(
-    chart: alt.TopLevelMixin, data: pd.DataFrame, name: str, key: str | None = None, caption: str | None = None
+    chart: alt.TopLevelMixin,
+    data: pd.DataFrame,
+    name: str,
+    key: str | None = None,
+    caption: str | None = None,
+    on_select: Callable[[], None] | None = None,
 ) -> None:
     """Show an Altair chart with PNG, SVG and CSV downloads of it, each made only when its button is clicked.
 
     `key` names the figure (presenter mode numbers the page's figures by it, and its downloads' keys start with
-    it); `name` the downloaded files. `caption` (Markdown) is drawn under the chart and hidden with it.
+    it); `name` the downloaded files. `caption` (Markdown) is drawn under the chart and hidden with it. With
+    `on_select` (a callback, e.g. `explorer.ui.inputs.pick_fields_on_select`), a click on the chart's selection
+    reruns the page; the chart's state is then `st.session_state[f"{key}_chart"]`.
     """
     key = key or name
     if not figure_shown(key):
         return
     with figure_frame():
         spec = chart_spec(chart)
-        st.vega_lite_chart(projected(spec) if presenting() else spec, width="stretch")
+        shown = projected(spec) if presenting() else spec
+        if on_select is None:
+            st.vega_lite_chart(shown, width="stretch")
+        else:
+            st.vega_lite_chart(shown, width="stretch", on_select=on_select, key=f"{key}_chart")
         downloads = (
             ("PNG", lambda: render(chart, "png"), "png", "image/png"),
             ("SVG", lambda: render(chart, "svg"), "svg", "image/svg+xml"),

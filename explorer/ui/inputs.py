@@ -195,11 +195,18 @@ def pick_point_on_select(chart_key: str, selection: str, field: str, target_key:
     """An `on_select` callback: the `field` of the point just clicked in `selection` becomes the value of the
     control `target_key`, before the rerun the click causes (one click, one rerun; reading the selection in the
     page and calling `st.rerun()` took two)."""
+    return pick_fields_on_select(chart_key, selection, {field: target_key})
+
+
+def pick_fields_on_select(chart_key: str, selection: str, targets: dict[str, str]) -> Callable[[], None]:
+    """`pick_point_on_select` for several fields at once: each `field` of the clicked point becomes the value of
+    the control `targets[field]` (a heatmap cell's step and unit, say)."""
 
     def on_select() -> None:
         picked = st.session_state[chart_key]["selection"].get(selection) or []
-        if picked and field in picked[0]:
-            st.session_state[target_key] = int(picked[0][field])
+        if picked and all(field in picked[0] for field in targets):
+            for field, target_key in targets.items():
+                st.session_state[target_key] = int(picked[0][field])
 
     return on_select
 

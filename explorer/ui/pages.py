@@ -50,6 +50,7 @@ PAGES: tuple[AppPage, ...] = (
     AppPage("states", "States & gates", "Hidden states, cell states and gates", "🧠", "states", "Look inside"),
     AppPage("attention", "Attention", "Attention", "🎯", "attention", "Look inside"),
     AppPage("decoding", "Decoding", "Decoding", "🔀", "decoding", "Look inside"),
+    AppPage("whatif", "What if", "What if: change one thing", "🧪", "whatif", "Look inside"),
     AppPage("embeddings", "Autoencoder embeddings", "Autoencoder embeddings", "🗺️", "embeddings", "Look inside"),
     AppPage("gradients", "Gradients", "Exploding gradients and clipping", "💥", "gradients", "Look inside"),
 )

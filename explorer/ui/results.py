@@ -88,3 +88,22 @@ def input_saliency(bundle: ModelBundle, source: np.ndarray) -> np.ndarray:
 def _as_list(outputs) -> list[np.ndarray]:
     """A Keras model's outputs as a list of arrays, whether it has one output or several."""
     return [np.asarray(output) for output in (outputs if isinstance(outputs, (list, tuple)) else [outputs])]
+
+
+@per_model("Probing the unit on generated inputs…", max_entries=8)
+def traced_batch(bundle: ModelBundle, size: int, seed: int):
+    """`probe` of `size` inputs from the task's generator (`make_batch` with `seed`), for the unit pattern search:
+    returns (the batch, its probe). A teacher-forced decoder reads the true previous symbols, so the decoder's
+    steps line up with the task's targets."""
+    from explorer.tasks import make_batch
+
+    batch = make_batch(bundle.config.task, size, seed=seed)
+    return batch, probe(bundle, batch.encoder_inputs, batch.decoder_inputs if bundle.uses_decoder_inputs else None)
+
+
+@per_model(max_entries=ENTRIES)
+def intervention_outcome(bundle: ModelBundle, source: np.ndarray, intervention):
+    """`explorer.interventions.intervene`: one input decoded before and after one intervention."""
+    from explorer.interventions import intervene
+
+    return intervene(bundle, source, intervention)

@@ -49,10 +49,12 @@ EXPECTED = {
     # training curves, comparison bars and curves, length curves
     "train": PageCase(4, 0),
     "graph": PageCase(0, 4),  # folded, unrolled, three models, backward
-    "states": PageCase(4, 0),  # hidden, cell, gates, units
+    "states": PageCase(6, 0),  # hidden, cell, gates, units; a unit's firing by step and what it predicts
     "attention": PageCase(4, 0),  # heatmap, one step's bars, saliency, accuracy by length
     # accuracy by output position, scheduled sampling vs teacher forcing; the beam-search tree
     "decoding": PageCase(2, 1, query=DECODING),
+    # the probability shifts and the decoder states' change after forcing the first output (the reversal model)
+    "whatif": PageCase(2, 0, query=f"{DECODING}&force=3"),
     # series and its reconstruction, the 2-D projection, a series and its neighbours. `colour=frequency`: the
     # default colouring by shape draws no points (see test_embedding_projection_draws_its_points_by_default).
     "embeddings": PageCase(3, 0, query=f"{EMBEDDINGS}&colour=frequency"),
