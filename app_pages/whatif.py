@@ -73,18 +73,23 @@ if kind == FORCE:
         problem = str(error)
 elif kind == CLAMP:
     st.write(
-        "Hold one unit of the decoder's state at a value in the state it carries out of a step (or out of every "
-        "step, and into the first): the memory the next steps read is changed, and only that. Clamping a unit to "
-        "the value it already had changes nothing, as it must."
+        "Hold one unit of a recurrent layer at a value in the state it hands on out of a step (or out of every "
+        "step). In an encoder, or a layer whose output the next layer reads, the clamped value is also what the "
+        "layers above read at that step; a decoder that reads its own outputs wrote that step's symbol before the "
+        "clamp, so there the effects can start one step later (as they do for a clamped cell state c, which "
+        "the step has already turned into its h). Clamping a unit to the value it already had "
+        "changes nothing, as it must. Encoder layers are replayed in NumPy from their weights for this, and the "
+        "rest of the model runs on the replay."
     )
-    if bundle.decoder_step is None:
-        st.info(
-            f"**{config.model.arch}** does not carry a decoder state from one output step to the next while reading "
-            "its own outputs, so there is no state between steps to clamp here. Try a teacher-forcing or attention "
-            "model, or another intervention."
-        )
-        st.stop()
-    units = bundle.decoder_step.inputs[1].shape[-1]
+    layers = [
+        (tap.role, sum(other.role == tap.role for other in bundle.taps[:i]), tap) for i, tap in enumerate(bundle.taps)
+    ]
+    names = [f"{tap.layer.name} ({role})" for role, _, tap in layers]
+    shown = url_choice(st.selectbox, "Layer", names, key="clamp_layer", default=names[-1])
+    role, within, tap = layers[names.index(shown)]
+    directions = 2 if hasattr(tap.layer, "forward_layer") else 1
+    cell_layer = tap.layer.forward_layer if directions == 2 else tap.layer
+    units, steps_in_layer = cell_layer.cell.units * directions, tap.inputs.shape[1]
     left, middle = st.columns(2)
     with left:
         state_name = url_choice(
@@ -98,17 +103,13 @@ elif kind == CLAMP:
         )
         unit = url_number("Unit", 1, units, key="clamp_unit", default=1)
     with middle:
-        steps = ["every step", *range(1, length + 1)]
+        steps = ["every step", *range(1, steps_in_layer + 1)]
         at = url_choice(st.select_slider, "Out of step", steps, key="clamp_step", default="every step", format_func=str)
         value = url_choice(
             st.select_slider, "Value", [-3.0, -2.0, -1.0, -0.5, 0.0, 0.5, 1.0, 2.0, 3.0], key="clamp_value", default=0.0
         )
-    layer = (
-        url_number("Decoder layer", 1, config.model.layers, key="clamp_layer", default=config.model.layers) - 1
-        if config.model.layers > 1
-        else -1
-    )
-    intervention = ClampUnit(unit - 1, float(value), None if at == "every step" else int(at) - 1, state_name, layer)
+    at_step = None if at == "every step" else int(at) - 1
+    intervention = ClampUnit(unit - 1, float(value), at_step, state_name, within, role)
 elif kind == ATTEND:
     st.write(
         "Make one output step read the encoder outputs at an input step of your choice (all its weight there) "

@@ -5,11 +5,13 @@ Four interventions, each a small frozen dataclass:
 - `ForcePrefix(tokens)`: the decoder's first k outputs are the given symbols; from step k + 1 it runs free, reading
   what was forced. A decoder that never reads its outputs (the direct and stacked patterns) is not changed by it
   beyond the forced steps.
-- `ClampUnit(layer, state, unit, value, step)`: unit `unit` of decoder layer `layer`'s state `state` ("h" or "c")
-  is set to `value` in the state the decoder carries out of output step `step` (0-based), or out of every step and
-  into the first (`step=None`). The output of the clamped step itself was computed before the clamp, so a clamp at
-  step t can change outputs from step t + 1 on (all steps for `step=None`). Recursive decoders only: theirs is
-  the state handed from step to step.
+- `ClampUnit(unit, value, step, state, layer, role)`: unit `unit` of the state `state` ("h" or "c") of recurrent
+  layer `layer` (counted within its `role`, "encoder" or "decoder"; -1 the top one) is set to `value` in the state
+  the layer hands on out of step `step` (0-based), or out of every step (`step=None`). A recursive decoder's output
+  at a step is computed before the clamp, so there the effect can start at the next step (a clamp of every step
+  also sets the state the first step starts from). Any other layer hands its h on as its output too, so the layers
+  above it read the clamped value at that very step. Encoder and direct or stacked layers are replayed in NumPy
+  from their weights (`explorer.probe.replay_cell`, with a clamp) and the rest of the model runs on the replay.
 - `ForceAttention(output_step, input_step)` (or any `weights` over the input): that output step reads the encoder
   outputs with the forced weights instead of its own, and the decoder runs free from there. Attention models only.
 - `ChangeInput(position, symbol)`: one input symbol replaced. Any token model.
@@ -45,7 +47,8 @@ class ClampUnit:
     value: float
     step: int | None = None
     state: str = "h"
-    layer: int = -1  # a decoder layer; -1: the top one
+    layer: int = -1  # counted within `role`; -1: the top one
+    role: str = "decoder"
 
 
 @dataclass(frozen=True)
@@ -134,12 +137,15 @@ def steered_decode(
     clamps: list[list[ClampUnit]] | None = None,
     forced_attention: np.ndarray | None = None,
     attention_use: np.ndarray | None = None,
+    encoded: list[np.ndarray] | None = None,
 ) -> Run:
     """Free-running greedy decoding of a batch by a recursive decoder, with per-row changes.
 
     forced_tokens (B, T): where >= 0 the step writes (and the next step reads) that symbol instead of its own.
     clamps: per row, the `ClampUnit`s applied to the states carried between steps. forced_attention (B, T, T_in)
     with attention_use (B, T): where use is 1 the step reads with those weights (attention models only).
+    encoded: the inference encoder's outputs `[memory, *states]` to start from instead of running the encoder
+    (a replayed, clamped encoder's).
     """
     if bundle.pattern is not Pattern.RECURSIVE:
         raise ValueError("stepping the decoder needs a decoder that reads its own outputs (the recursive pattern)")
@@ -150,7 +156,7 @@ def steered_decode(
     steering = forced_attention is not None
     if steering and bundle.steered_step is None:
         raise ValueError("this model has no attention to force")
-    encoded = bundle.encoder.predict_on_batch(encoder_inputs)
+    encoded = bundle.encoder.predict_on_batch(encoder_inputs) if encoded is None else encoded
     memory, states = np.asarray(encoded[0]), [np.array(s) for s in bundle.initial_decoder_states(encoded)]
     per_layer = len(bundle.state_names)
     layers = bundle.config.model.layers
@@ -197,6 +203,85 @@ def steered_decode(
     )
 
 
+def _layer_index(bundle: ModelBundle, clamp: ClampUnit) -> int:
+    """The index in `bundle.taps` of the layer a clamp names."""
+    indices = [i for i, tap in enumerate(bundle.taps) if tap.role == clamp.role]
+    if not indices:
+        raise ValueError(f"this model has no {clamp.role} layers")
+    if not -len(indices) <= clamp.layer < len(indices):
+        raise ValueError(f"the {clamp.role} has {len(indices)} layer(s)")
+    return indices[clamp.layer]
+
+
+def _units(bundle: ModelBundle, index: int) -> int:
+    """Units of one direction of the layer at `bundle.taps[index]`."""
+    layer = bundle.taps[index].layer
+    cell_layer = layer.forward_layer if hasattr(layer, "forward_layer") else layer
+    return int(cell_layer.cell.units)
+
+
+def _hooks(bundle: ModelBundle, index: int, clamp: ClampUnit, steps: int):
+    """`replay_cell` clamps for the forward and backward chains of a layer, acting on row 1 (the "after" row)."""
+    units = _units(bundle, index)
+    direction, unit = divmod(clamp.unit, units)
+
+    def hook(time_of):
+        def apply(t, h, c):
+            if clamp.step is None or time_of(t) == clamp.step:
+                (h if clamp.state == "h" else c)[1, unit] = clamp.value
+
+        return apply
+
+    forward = hook(lambda t: t) if direction == 0 else None
+    backward = hook(lambda t: steps - 1 - t) if direction == 1 else None
+    return forward, backward
+
+
+def _final_states(bundle: ModelBundle, index: int, hidden: np.ndarray, cells: np.ndarray | None) -> list[np.ndarray]:
+    """A replayed layer's final states as Keras returns them: the last step's, or for a bidirectional layer the
+    forward chain's last beside the backward chain's first."""
+    units = _units(bundle, index)
+    bidirectional = hasattr(bundle.taps[index].layer, "forward_layer")
+
+    def final(sequence):
+        if not bidirectional:
+            return sequence[:, -1]
+        return np.concatenate([sequence[:, -1, :units], sequence[:, 0, units:]], axis=-1)
+
+    return [final(hidden)] + ([final(cells)] if cells is not None else [])
+
+
+def _replayed(bundle: ModelBundle, pair: np.ndarray, clamp: ClampUnit | None) -> Run:
+    """Decode a batch with the encoder (and a direct or stacked model's every layer) replayed in NumPy, `clamp`
+    applied to row 1; the model's output layer, or its recursive decoder, runs on the replay."""
+    from explorer.probe import _replay_layer, probe, softmax_output
+
+    traced = probe(bundle, pair)
+    target = _layer_index(bundle, clamp) if clamp is not None else None
+    cell = bundle.config.model.cell
+    recursive = bundle.pattern is Pattern.RECURSIVE
+    replayed: list[tuple[np.ndarray, np.ndarray | None]] = []
+    for index, (tap, trace) in enumerate(zip(bundle.taps, traced.layers, strict=True)):
+        if recursive and tap.role == "decoder":
+            break
+        if index == 0:
+            inputs = trace.inputs
+        elif tap.role == "decoder" and bundle.taps[index - 1].role == "encoder":  # RepeatVector of the encoding
+            encoding = _final_states(bundle, index - 1, *replayed[-1])[0]
+            inputs = np.repeat(encoding[:, None], trace.inputs.shape[1], axis=1)
+        else:
+            inputs = replayed[-1][0]
+        hooks = _hooks(bundle, index, clamp, inputs.shape[1]) if index == target else (None, None)
+        hidden, cells, _ = _replay_layer(tap.layer, inputs, None, cell, hooks)
+        replayed.append((hidden, cells))
+    if not recursive:
+        probabilities = softmax_output(bundle, replayed[-1][0])
+        return Run(probabilities.argmax(-1).astype(np.int32), probabilities, replayed[-1][0], replayed[-1][1], None)
+    memory = replayed[-1][0]
+    states = [s for index, layer in enumerate(replayed) for s in _final_states(bundle, index, *layer)]
+    return steered_decode(bundle, pair, encoded=[memory, *states])
+
+
 def _direct(bundle: ModelBundle, encoder_inputs: np.ndarray) -> Run:
     """A direct or stacked model's decode of a batch, with its top layer's states from the probe."""
     from explorer.decoding import greedy_decode
@@ -218,18 +303,18 @@ def check(bundle: ModelBundle, source: np.ndarray, intervention: Intervention) -
         if bad:
             raise ValueError(f"a forced symbol is not in the vocabulary (0 to {config.task.cardinality})")
     elif isinstance(intervention, ClampUnit):
-        if bundle.pattern is not Pattern.RECURSIVE:
-            raise ValueError(
-                "clamping is offered for decoders that carry their states from one output step to the next while "
-                "reading their own outputs (teacher-forcing and attention models)"
-            )
-        units = bundle.decoder_step.inputs[1].shape[-1]
+        if intervention.role not in ("encoder", "decoder"):
+            raise ValueError("clamp an encoder or a decoder layer")
+        index = _layer_index(bundle, intervention)
+        steps = bundle.taps[index].inputs.shape[1]
+        directions = 2 if hasattr(bundle.taps[index].layer, "forward_layer") else 1
+        units = _units(bundle, index) * directions
         if intervention.state not in bundle.state_names:
             raise ValueError(f"this cell's states are {', '.join(bundle.state_names)}")
         if not 0 <= intervention.unit < units:
             raise ValueError(f"the unit must be from 1 to {units}")
-        if intervention.step is not None and not 0 <= intervention.step < length:
-            raise ValueError(f"the step must be from 1 to {length}")
+        if intervention.step is not None and not 0 <= intervention.step < steps:
+            raise ValueError(f"the step must be from 1 to {steps}")
         if not np.isfinite(intervention.value):
             raise ValueError("the clamped value must be a number")
     elif isinstance(intervention, ForceAttention):
@@ -262,7 +347,12 @@ def intervene(bundle: ModelBundle, source: np.ndarray, intervention: Interventio
     pair = np.stack([source, source])
     if isinstance(intervention, ChangeInput):
         pair[1, intervention.position] = intervention.symbol
-    if bundle.pattern is not Pattern.RECURSIVE:
+    stepped_clamp = (
+        isinstance(intervention, ClampUnit) and bundle.pattern is Pattern.RECURSIVE and intervention.role == "decoder"
+    )
+    if isinstance(intervention, ClampUnit) and not stepped_clamp:
+        run = _replayed(bundle, pair, intervention)
+    elif bundle.pattern is not Pattern.RECURSIVE:
         run = _direct(bundle, pair)
         if isinstance(intervention, ForcePrefix):  # the forced symbols are written; nothing reads them
             forced = np.asarray(intervention.tokens)

@@ -69,10 +69,12 @@ class Probe:
         return [trace for trace in self.layers if trace.role == role]
 
 
-def replay_cell(cell_layer, inputs: np.ndarray, initial: list[np.ndarray] | None, cell: str):
+def replay_cell(cell_layer, inputs: np.ndarray, initial: list[np.ndarray] | None, cell: str, clamp=None):
     """Run one direction of a Keras LSTM/GRU/SimpleRNN in NumPy.
 
     inputs: (batch, time, features). Returns hidden (batch, time, units), cell state or None, and gates.
+    `clamp`, when given, is called after every step as clamp(t, h, c) (c None without a cell state) and may change
+    h and c in place: what the next step reads (`explorer.interventions` holds a unit at a value this way).
     """
     config = cell_layer.get_config()
     activation = ACTIVATIONS[config["activation"]]
@@ -109,20 +111,26 @@ def replay_cell(cell_layer, inputs: np.ndarray, initial: list[np.ndarray] | None
             gates["update"][:, t], gates["reset"][:, t], gates["candidate"][:, t] = z, r, candidate
         else:
             h = activation(projected[:, t] + h @ recurrent + (bias if bias is not None else 0.0))
+        if clamp is not None:
+            clamp(t, h, c if cell == "lstm" else None)
+            if cell == "lstm":
+                cells[:, t] = c
         hidden[:, t] = h
     return hidden, (cells if cell == "lstm" else None), gates
 
 
-def _replay_layer(layer, inputs, initial, cell):
+def _replay_layer(layer, inputs, initial, cell, clamps=(None, None)):
+    """Replay a layer in time order; `clamps` are `replay_cell`'s clamp for the forward and backward directions
+    (the backward one is called with the backward chain's own step, T - 1 - t)."""
     if hasattr(layer, "forward_layer"):  # Bidirectional: Keras flips the backward outputs back into time order
-        fh, fc, fg = replay_cell(layer.forward_layer, inputs, None, cell)
-        bh, bc, bg = replay_cell(layer.backward_layer, inputs[:, ::-1], None, cell)
+        fh, fc, fg = replay_cell(layer.forward_layer, inputs, None, cell, clamps[0])
+        bh, bc, bg = replay_cell(layer.backward_layer, inputs[:, ::-1], None, cell, clamps[1])
         bh, bc = bh[:, ::-1], (bc[:, ::-1] if bc is not None else None)
         hidden = np.concatenate([fh, bh], axis=-1)
         cells = np.concatenate([fc, bc], axis=-1) if fc is not None else None
         gates = {name: np.concatenate([fg[name], bg[name][:, ::-1]], axis=-1) for name in fg}
         return hidden, cells, gates
-    return replay_cell(layer, inputs, initial, cell)
+    return replay_cell(layer, inputs, initial, cell, clamps[0])
 
 
 def probe(bundle: ModelBundle, encoder_inputs: np.ndarray, decoder_inputs: np.ndarray | None = None) -> Probe:
@@ -158,3 +166,13 @@ def probe(bundle: ModelBundle, encoder_inputs: np.ndarray, decoder_inputs: np.nd
         )
     attention = np.asarray(raw["attention"]) if "attention" in raw else None
     return Probe(traces, attention, decoder_inputs if bundle.uses_decoder_inputs else None)
+
+
+def softmax_output(bundle: ModelBundle, hidden: np.ndarray) -> np.ndarray:
+    """The token model's output layer (a TimeDistributed Dense with a softmax, named "output") applied in NumPy to
+    the top recurrent layer's (batch, time, units) states: (batch, time, vocab) probabilities."""
+    dense = bundle.training_model.get_layer("output").layer
+    logits = hidden @ np.asarray(dense.kernel) + np.asarray(dense.bias)
+    logits -= logits.max(axis=-1, keepdims=True)
+    weights = np.exp(logits)
+    return weights / weights.sum(axis=-1, keepdims=True)

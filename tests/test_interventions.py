@@ -146,9 +146,57 @@ def test_an_intervention_that_cannot_apply_says_why(intervention, message):
         intervene(bundle, source, intervention)
 
 
+CONFIGURATIONS = [
+    ("echo", "stacked-lstm", {}),
+    ("echo", "stacked-lstm", {"layers": 2, "bidirectional": True}),
+    ("echo-partial", "repeat-vector", {"bidirectional": True, "cell": "gru", "layers": 2}),
+    ("reverse", "teacher-forcing", {}),
+    ("copy-first-k", "bahdanau", {"bidirectional": True}),
+    ("copy-first-k", "luong", {"reverse_source": True, "layers": 2}),
+    ("sort", "luong-input-feeding", {"cell": "rnn"}),
+]
+
+
+@pytest.mark.parametrize(("task", "arch", "settings"), CONFIGURATIONS)
+def test_the_numpy_replay_that_clamps_reproduces_the_model_and_a_clamp_to_the_own_value_changes_nothing(
+    task, arch, settings
+):
+    """Untrained models are enough: the replay must compute what Keras computes, whatever the weights."""
+    from explorer.architectures import build
+    from explorer.interventions import _replayed
+    from explorer.probe import probe
+
+    bundle = build(default_config(task, arch, units=8, **settings))
+    source = make_batch(bundle.config.task, 1, seed=1).encoder_inputs[0]
+    pair = np.stack([source, source])
+    replayed = _replayed(bundle, pair, None)
+    np.testing.assert_allclose(replayed.probabilities, greedy_decode(bundle, pair).probabilities, atol=1e-5)
+    layers = probe(bundle, source[None]).layers
+    for index, trace in enumerate(layers):
+        role = trace.role
+        within = sum(other.role == role for other in layers[:index])
+        for state in bundle.state_names:
+            values = trace.hidden if state == "h" else trace.cell_state
+            own = float(values[0, 1, 3])
+            outcome = intervene(bundle, source, ClampUnit(3, own, 1, state, within, role))
+            assert outcome.first_effect is None, (trace.name, state)
+
+
+def test_a_clamped_encoder_or_stacked_unit_moves_only_what_can_read_it():
+    bundle, source = _shipped("echo", "stacked-lstm")
+    outcome = intervene(bundle, source, ClampUnit(3, 3.0, 2, "h", 0, "encoder"))
+    # A causal stack: outputs before the clamped step cannot move; the clamped h is that step's output too.
+    np.testing.assert_array_equal(outcome.after.probabilities[:2], outcome.before.probabilities[:2])
+    assert outcome.first_effect == 2
+    # The cell state c of step 2 was read into h before the clamp: the next step is the first to read it.
+    assert intervene(bundle, source, ClampUnit(3, 3.0, 2, "c", 0, "encoder")).first_effect == 3
+    recursive, source = _shipped("reverse", "teacher-forcing")
+    assert intervene(recursive, source, ClampUnit(0, 3.0, None, "c", 0, "encoder")).first_effect == 0
+
+
 def test_models_without_what_an_intervention_needs_say_so():
     direct, source = _shipped("echo", "stacked-lstm")
-    with pytest.raises(ValueError, match="clamping is offered"):
+    with pytest.raises(ValueError, match="no decoder layers"):
         intervene(direct, source, ClampUnit(0, 1.0))
     plain, source = _shipped("reverse", "teacher-forcing")
     with pytest.raises(ValueError, match="no attention"):
@@ -172,9 +220,19 @@ def test_the_what_if_page_runs_each_intervention_from_its_radio():
         assert any("before" in frame.value.columns for frame in app.dataframe), kind
 
 
-def test_the_what_if_page_explains_what_a_model_cannot_do_and_a_bad_value():
-    app = open_app("app_pages/whatif.py", task="echo", arch="stacked-lstm", whatif="clamp a unit")
-    assert any("no state between steps to clamp" in i.value for i in app.info)
+def test_the_what_if_page_clamps_any_layer_and_explains_a_bad_value():
+    app = open_app(
+        "app_pages/whatif.py",
+        task="echo",
+        arch="stacked-lstm",
+        whatif="clamp a unit",
+        clamp_step="2",
+        clamp_value="3.0",
+    )
+    assert app.selectbox(key="clamp_layer").value == "encoder_0 (encoder)"
+    assert any("The effects start at output step 2" in w.value for w in app.warning)
+    app = open_app("app_pages/whatif.py", task="echo", arch="stacked-lstm", force="1, 2")
+    assert any("before" in frame.value.columns for frame in app.dataframe)
     app = open_app("app_pages/whatif.py", task="reverse", arch="teacher-forcing", force="3, x")
     assert any("cannot be applied" in e.value for e in app.error)
     app = open_app("app_pages/whatif.py", task="series", arch="lstm-autoencoder")
