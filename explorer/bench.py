@@ -266,6 +266,7 @@ def bench_interventions(repeats: int = 20) -> dict[str, Any]:
     cases = {
         "force_prefix_ms": ForcePrefix((3,)),
         "clamp_ms": ClampUnit(0, 2.0, None, "c"),
+        "clamp_encoder_ms": ClampUnit(0, 2.0, 1, "c", 0, "encoder"),  # replayed in NumPy, then decoded
         "force_attention_ms": ForceAttention(0, 2),
         "change_input_ms": ChangeInput(1, 7),
     }

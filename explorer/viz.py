@@ -597,7 +597,12 @@ def track_scores_chart(frame: pd.DataFrame) -> alt.LayerChart:
     """Horizontal bars: how well a unit's activity predicts each track (r² or η², 0 to 1), each labelled."""
     base = alt.Chart(frame).encode(
         y=alt.Y("track:N", title=None, sort=None),
-        x=alt.X("value:Q", scale=alt.Scale(domain=[0, 1.25]), title="how well the unit predicts it (r² or η²)"),
+        x=alt.X(
+            "value:Q",
+            scale=alt.Scale(domain=[0, 1.25]),  # room for the written scores right of a bar
+            axis=alt.Axis(values=[0, 0.25, 0.5, 0.75, 1.0]),
+            title="how well the unit predicts it (r² or η²)",
+        ),
         tooltip=_tips("track", "kind", "measure", alt.Tooltip("value:Q", format=".3f")),
     )
     bars = base.mark_bar().encode(color=alt.Color("kind:N", title="track"))

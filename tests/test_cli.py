@@ -138,5 +138,12 @@ def test_bench_reports_each_interventions_latency_in_milliseconds():
 
     figures = bench_interventions(repeats=2)
     timed = {name: value for name, value in figures.items() if name.endswith("_ms")}
-    assert set(timed) == {"force_prefix_ms", "clamp_ms", "force_attention_ms", "change_input_ms", "plain_decode_ms"}
+    assert set(timed) == {
+        "force_prefix_ms",
+        "clamp_ms",
+        "clamp_encoder_ms",
+        "force_attention_ms",
+        "change_input_ms",
+        "plain_decode_ms",
+    }
     assert all(value > 0 for value in timed.values())
