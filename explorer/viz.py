@@ -640,9 +640,7 @@ def probability_shift_chart(frame: pd.DataFrame) -> alt.LayerChart:
         .mark_bar()
         .encode(
             x=alt.X("step:O", title="output step", axis=alt.Axis(labelAngle=0)),
-            y=alt.Y(
-                "shift:Q", scale=alt.Scale(domain=[-1, 1]), title="Δ p of the earlier symbol"
-            ),
+            y=alt.Y("shift:Q", scale=alt.Scale(domain=[-1, 1]), title="Δ p of the earlier symbol"),
             color=alt.condition("datum.changed", alt.value("#d62728"), alt.value("#7f7f7f")),
             tooltip=_tips("step", "before", "after", alt.Tooltip("shift:Q", format="+.3f"), "changed"),
         )
