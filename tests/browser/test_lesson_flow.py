@@ -79,8 +79,15 @@ def test_the_global_attention_lesson_in_a_browser(app_server, page):
     rerun_and_wait(page, main.get_by_text("general (Luong)", exact=True).click)
     rerun_and_wait(page, main.get_by_role("button", name=re.compile("^Switch the model to")).click)
     _expect_done(page)
-    expect(_panel(page)).to_contain_text("Lesson complete")
     expect(page).to_have_url(re.compile(r"[?&]arch=luong(&|$)"))
+    _next(page, 3)
+    # Step 4: a date, read in characters: where does the first digit of the year look?
+    _predict(page, "the end")
+    expect(_main(page).get_by_role("heading", name="Attention", level=1)).to_be_visible()
+    expect(page).to_have_url(re.compile(r"[?&]task=dates(&|$)"))
+    expect(_panel(page)).to_contain_text("You predicted the end, and so it is: the end")
+    _expect_done(page)
+    expect(_panel(page)).to_contain_text("Lesson complete")
 
 
 def test_the_teacher_forcing_lesson_in_a_browser(app_server, page):

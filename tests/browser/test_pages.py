@@ -319,7 +319,7 @@ def test_decoding_typed_sequence_updates_teacher_forced_and_free_running_table(a
     assert _column(rows, "free-running reads") == ["0", *says[:2]], rows
     assert rows != before
     # The greedy decode quoted under the beam-search tree is the free-running column.
-    expect(main.get_by_text(re.compile(r"^Best: "))).to_contain_text(f"greedy: [{', '.join(says)}]")
+    expect(main.get_by_text(re.compile(r"^Best: "))).to_contain_text(f"greedy: {', '.join(says)}")
     expect(main.get_by_text(re.compile(r"Both decodes agree|The two decodes first differ at step"))).to_be_visible()
     assert _query(page)["seq"] == ["7, 8, 9, 10, 11, 12"], page.url
     assert_charts_render(page, vega=EXPECTED["decoding"].vega, graphviz=EXPECTED["decoding"].graphviz)
