@@ -15,7 +15,7 @@ from explorer.ui.locks import hidden_css, link_builder, read_locks
 from explorer.ui.pages import navigation_pages, page_at
 from explorer.ui.picker import picker
 from explorer.ui.presenter import presenter_controls, presenter_mode, presenting
-from explorer.ui.runtime import timed_run, warm_up
+from explorer.ui.runtime import backend_notice, timed_run, warm_up
 
 st.set_page_config(page_title="Seq2Seq Explorer", page_icon="🔁", layout="wide")
 configure_charts()  # schema-checked under test (SEQ2SEQ_VALIDATE_CHARTS=1), sent unchecked when serving
@@ -26,6 +26,7 @@ with timed_run() as run:  # the whole run from here, in the load test's log
     follow_lesson_link()  # a lesson's step change switches page here, before the picker reads the link
     read_locks()  # a teacher's link may lock or hide groups of controls
     picker()
+    backend_notice()
     presenter_mode()
     link_builder()
     if css := hidden_css():

@@ -31,9 +31,16 @@ gives the bundle of one (`Job.snapshot_bundle(epoch)`), loaded on first use and 
 under the same budget, as the job's own model. A snapshot that cannot be read is reported (None, and a warning in
 the log) without failing the job: the final model is still sound.
 
+Where a run trains is the manager's backend (`TrainingBackend`): the manager keeps the jobs, their sessions, the
+budget, the lookup and the models in memory, and hands each queued run to `backend.run(...)` in one of its worker
+threads. `LocalBackend` (the default) trains in this process and gives the model back for the manager to save;
+`explorer.raybackend.RayBackend` trains on a Ray cluster, where one named actor per config key runs the job for
+every replica that asks, and saves the model into the shared cache folder, from which the manager loads it
+(`Stored`). `backend_from_env()` picks one from `SEQ2SEQ_JOBS` (`local` or `ray`) and falls back to local, with a
+notice, when the setting is unknown or the cluster cannot be reached.
+
 This module knows nothing about Streamlit; the app keeps one manager in `st.cache_resource`, which calls
-`shutdown()` when it releases it. To scale beyond one machine, this small interface (request / get / cancel /
-snapshot / shutdown) is what a real job queue would replace.
+`shutdown()` when it releases it.
 """
 
 from __future__ import annotations
@@ -46,7 +53,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from explorer.budget import over_budget
 from explorer.cache import ModelStore
@@ -68,6 +75,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MAX_JOBS_ENV = "SEQ2SEQ_MAX_JOBS"
+BACKEND_ENV = "SEQ2SEQ_JOBS"  # where training runs: "local" (this process, the default) or "ray"
+BACKENDS = ("local", "ray")
 LOADING, QUEUED, RUNNING, DONE, FAILED, CANCELLED = "loading", "queued", "running", "done", "failed", "cancelled"
 LIVE_STATES = (LOADING, QUEUED, RUNNING, DONE)
 LOOKUP_WAIT_S = 120.0  # a lookup (a sidecar read, the weights hashed) taking longer is reported as still loading
@@ -96,6 +105,91 @@ def default_max_running() -> int:
 
 
 @dataclass
+class Stored:
+    """How a run ended on a backend that saves the model itself, into the manager's store (a Ray worker writing
+    the shared cache folder): `status` is "done" (the model is in the store), "cancelled", "diverged" or
+    "failed", with the reason and the history of accuracies so far."""
+
+    status: str
+    reason: str = ""
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+
+class BackendError(RuntimeError):
+    """A backend could not run a job (its cluster went away, its worker died): the message is the job's reason."""
+
+
+class TrainingBackend(Protocol):
+    """Where the manager's runs train. `run` is called in one of the manager's `slots` worker threads, once per
+    queued job, and blocks until the run ends: it reports `progress`, stops soon after `should_stop()` turns true,
+    may say in words what the run is waiting for (`note`), and returns the `TrainResult` for the manager to save,
+    or `Stored` when the model went into the store on the backend's side. It raises `BackendError` with a reason,
+    or the trainer's own errors (MemoryError, ValueError for a bad configuration)."""
+
+    name: str
+    slots: int
+
+    def run(
+        self,
+        config: RunConfig,
+        progress: Callable[[Progress], None],
+        should_stop: Callable[[], bool],
+        note: Callable[[str], None],
+    ) -> TrainResult | Stored: ...
+
+    def attach(self, store: ModelStore) -> None: ...
+
+    def describe(self) -> str: ...
+
+    def close(self) -> None: ...
+
+
+class LocalBackend:
+    """Trains in this process, in the manager's worker threads (at most `slots` at once): the default."""
+
+    name = "local"
+
+    def __init__(self, trainer: Callable[..., TrainResult] = _train, slots: int | None = None) -> None:
+        self.trainer = trainer
+        self.slots = slots or default_max_running()
+
+    def run(self, config, progress, should_stop, note) -> TrainResult:
+        return self.trainer(config, progress=progress, should_stop=should_stop)
+
+    def attach(self, store: ModelStore) -> None:
+        pass  # the manager saves what this backend trains
+
+    def describe(self) -> str:
+        return f"in this process, {self.slots} at a time"
+
+    def close(self) -> None:
+        pass
+
+
+def backend_from_env(environ: dict[str, str] | None = None) -> tuple[TrainingBackend, str | None]:
+    """The backend `SEQ2SEQ_JOBS` names, and a notice when it had to fall back to local training: an unknown
+    name, Ray not installed, or a cluster that cannot be reached. The notice is also logged, once, here."""
+    environ = os.environ if environ is None else environ
+    wanted = environ.get(BACKEND_ENV, "local").strip().lower() or "local"
+    notice = None
+    if wanted == "ray":
+        try:
+            from explorer.raybackend import RayBackend
+
+            return RayBackend.from_env(environ), None
+        except BackendError as error:
+            notice = f"{BACKEND_ENV}=ray, but {error}: training runs in this server process instead."
+    elif wanted != "local":
+        notice = (
+            f"{BACKEND_ENV}={environ.get(BACKEND_ENV)!r} is not a training backend (use one of "
+            f"{', '.join(BACKENDS)}): training runs in this server process instead."
+        )
+    if notice:
+        log.warning(notice)
+    return LocalBackend(), notice
+
+
+@dataclass
 class Job:
     config: RunConfig
     key: str
@@ -104,6 +198,7 @@ class Job:
     progress: Progress | None = None
     history: list[dict[str, Any]] = field(default_factory=list)
     reason: str = ""  # why it failed, was cancelled, diverged, or could not be saved
+    note: str = ""  # what a running job waits for, in words, as its backend says (a free Ray worker)
     save_error: str | None = None
     sidecar: dict[str, Any] = field(default_factory=dict)
     created: float = field(default_factory=time.time)
@@ -171,10 +266,14 @@ class JobManager:
         keep_jobs: int = KEEP_JOBS,
         budget_s: float | None = None,
         models: ModelMemory | None = None,
+        backend: TrainingBackend | None = None,
+        notice: str | None = None,
     ) -> None:
         self.store = store or ModelStore()
-        self.max_running = max_running or default_max_running()
-        self.trainer = trainer
+        self.backend = backend or LocalBackend(trainer)
+        self.backend.attach(self.store)
+        self.notice = notice  # why the backend asked for could not be used, for the app to show; None if it was
+        self.max_running = max_running or self.backend.slots
         self.keep_jobs = keep_jobs
         self.budget_s = budget_s  # estimated seconds a run may take; None trains anything
         self.models = models or ModelMemory()  # the finished jobs' loaded models, under the memory budget
@@ -314,6 +413,7 @@ class JobManager:
         deadline = time.monotonic() + wait_s
         for worker in self._workers:
             worker.join(max(0.0, deadline - time.monotonic()))
+        self.backend.close()
 
     @property
     def is_shut_down(self) -> bool:
@@ -427,8 +527,14 @@ class JobManager:
                     }
                 )
 
+        def on_note(text: str) -> None:
+            job.note = text
+
         try:
-            result = self.trainer(job.config, progress=on_progress, should_stop=lambda: job.cancel_requested)
+            result = self.backend.run(job.config, on_progress, lambda: job.cancel_requested, on_note)
+        except BackendError as error:
+            self._fail(job, str(error))
+            return
         except MemoryError:
             self._fail(job, "out of memory: try fewer units, a smaller batch or shorter sequences")
             return
@@ -443,17 +549,13 @@ class JobManager:
                 log.exception("training job %s failed", job.key)
                 self._fail(job, f"training failed: {name}: {str(error)[:300]}")
             return
+        finally:
+            job.note = ""
+        if isinstance(result, Stored):
+            self._publish_stored(job, result)
+            return
 
-        metadata = {
-            "history": result.history,
-            "metrics": result.metrics,
-            "gradient_norms": result.gradient_norms,
-            "train_seconds": result.train_seconds,
-            "samples_seen": result.samples_seen,
-            "status": result.status,
-            "reason": result.reason,
-            **environment(),
-        }
+        metadata = sidecar_metadata(result, {"jobs": "local", "host": _host()})
         if result.status == "cancelled":
             with self._lock:
                 job.reason = result.reason
@@ -485,6 +587,34 @@ class JobManager:
             )
             self._finish(job, DONE)  # published last: readers see either no model or the finished one
 
+    def _publish_stored(self, job: Job, result: Stored) -> None:
+        """A run the backend saved into the store itself: its model is loaded from there like any stored one."""
+        if result.status != "done":
+            with self._lock:
+                job.reason = result.reason or f"training {result.status}"
+                job.history = result.history
+                self._finish(job, CANCELLED if result.status == "cancelled" else FAILED)
+            return
+        try:
+            found = self.store.lookup(job.config)
+        except Exception as error:  # reported as the job's reason
+            found, why = None, f"{type(error).__name__}: {error}"
+        else:
+            why = "no such file"
+        if found is None:
+            self._fail(
+                job,
+                f"it was trained, but its model is not in this server's cache folder {self.store.cache_dir} "
+                f"({why}): the servers and the training workers must share that folder",
+            )
+            return
+        with self._lock:
+            job.sidecar, job.source = found.sidecar, "trained"
+            job.history = list(found.sidecar.get("history", result.history))
+            job._fetch = self._fetcher(job, found.load)
+            job._fetch_snapshot = self._snapshot_fetcher(job, found.load_snapshot)
+            self._finish(job, DONE)
+
     def _saved_snapshots(self, key: str) -> list[dict[str, Any]]:
         """The snapshot list of the sidecar just saved into the cache folder (empty when it cannot be read)."""
         try:
@@ -497,6 +627,28 @@ class JobManager:
         with self._lock:
             job.reason = reason
             self._finish(job, FAILED)
+
+
+def _host() -> str:
+    import socket
+
+    return socket.gethostname()
+
+
+def sidecar_metadata(result: TrainResult, trained_by: dict[str, Any]) -> dict[str, Any]:
+    """What a trained model's sidecar records besides its key and config: the run's history and metrics, how it
+    ended, the software it ran on (`environment()`) and which backend, host or worker trained it (`trained_by`)."""
+    return {
+        "history": result.history,
+        "metrics": result.metrics,
+        "gradient_norms": result.gradient_norms,
+        "train_seconds": result.train_seconds,
+        "samples_seen": result.samples_seen,
+        "status": result.status,
+        "reason": result.reason,
+        **environment(),
+        "trained_by": trained_by,
+    }
 
 
 def environment() -> dict[str, Any]:

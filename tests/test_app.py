@@ -852,3 +852,27 @@ def test_presenter_mode_draws_the_shown_chart_taller_for_the_projector():
     presented = open_app("app_pages/attention.py", task="copy-first-k", arch="bahdanau", present="1", fig="1")
     assert charts(normal)[0]["height"] == 240
     assert charts(presented)[0]["height"] == 384
+
+
+def test_an_unknown_training_backend_shows_one_notice_and_the_app_trains_locally(monkeypatch, tmp_path):
+    """`SEQ2SEQ_JOBS` set to nothing we know: the app still works, training in its own process, and says so."""
+    from explorer.jobs import LocalBackend
+    from explorer.ui.runtime import get_manager
+
+    monkeypatch.setenv("SEQ2SEQ_JOBS", "kubernetes")
+    monkeypatch.setenv("SEQ2SEQ_CACHE_DIR", str(tmp_path / "cache"))
+    get_manager.clear()
+    try:
+        app = open_app()
+        notices = [warning.value for warning in app.sidebar.warning]
+        assert len(notices) == 1, notices
+        assert "SEQ2SEQ_JOBS='kubernetes'" in notices[0] and "in this server process instead" in notices[0]
+        assert isinstance(get_manager().backend, LocalBackend)
+        app.switch_page("app_pages/train.py").run()
+        assert not app.exception
+        assert [warning.value for warning in app.sidebar.warning] == notices  # on every page, once
+    finally:
+        get_manager().shutdown()
+        get_manager.clear()
+    monkeypatch.delenv("SEQ2SEQ_JOBS")
+    assert not open_app().sidebar.warning  # the default backend: no notice

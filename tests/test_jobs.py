@@ -3,7 +3,9 @@
 import dataclasses
 import json
 import os
+import shutil
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -14,11 +16,22 @@ import numpy as np
 import pytest
 from conftest import tiny_config
 
-from explorer.cache import ModelStore
+from explorer.cache import PRETRAINED_DIR, ModelStore
 from explorer.decoding import greedy_decode
-from explorer.jobs import CANCELLED, DONE, FAILED, JobManager
+from explorer.jobs import (
+    BACKEND_ENV,
+    CANCELLED,
+    DONE,
+    FAILED,
+    BackendError,
+    JobManager,
+    LocalBackend,
+    Stored,
+    backend_from_env,
+)
+from explorer.presets import pretrain_configs
 from explorer.storage import CorruptModelError, load_bundle, paths_for, save_bundle
-from explorer.training import train
+from explorer.training import Progress, train
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -444,3 +457,121 @@ def test_the_budget_refuses_training_never_a_stored_model(store):
     assert manager.refusal(config) is not None
     job = manager.request(config, session="alice")
     assert job.state == DONE and job.source == "cache"
+
+
+# -- the backend seam ------------------------------------------------------------------------------------------
+
+
+def test_the_default_backend_trains_in_this_process_with_the_given_trainer(store):
+    trainer = CountingTrainer()
+    manager = JobManager(store, trainer=trainer)
+    assert isinstance(manager.backend, LocalBackend) and manager.backend.trainer is trainer
+    assert manager.notice is None
+    job = manager.request(tiny_config("reverse", "teacher-forcing", epochs=1))
+    assert job.wait(120) and job.state == DONE
+    assert trainer.calls == [job.key]
+    assert job.sidecar["trained_by"]["jobs"] == "local"
+
+
+def _shipped_config():
+    """A configuration shipped in pretrained/ (its files are what the fake backends below 'train')."""
+    return next(config for config in pretrain_configs() if PRETRAINED_DIR.joinpath(f"{config.key()}.json").exists())
+
+
+class StoringBackend:
+    """A backend that saves the model into the manager's store itself, as a Ray worker does, by copying a shipped
+    model's files there; or ends the way it is told to."""
+
+    name = "storing"
+    slots = 1
+
+    def __init__(self, outcome: Stored | Exception, copy: bool = True):
+        self.outcome, self.copy = outcome, copy
+        self.store: ModelStore | None = None
+        self.notes: list[str] = []
+
+    def attach(self, store):
+        self.store = store
+
+    def run(self, config, progress, should_stop, note):
+        note("waiting for a free worker")
+        self.notes.append("asked")
+        progress(Progress(epoch=1, epochs=1, step=5, steps=5, loss=0.5, token_accuracy=1.0, sequence_accuracy=1.0))
+        if isinstance(self.outcome, Exception):
+            raise self.outcome
+        if self.copy:
+            self.store.cache_dir.mkdir(parents=True, exist_ok=True)
+            for path in paths_for(PRETRAINED_DIR, config.key()):
+                shutil.copy(path, self.store.cache_dir / path.name)
+        return self.outcome
+
+    def describe(self):
+        return "elsewhere"
+
+    def close(self):
+        pass
+
+
+def test_a_model_the_backend_stored_itself_is_served_from_the_store(store):
+    config = _shipped_config()
+    backend = StoringBackend(Stored("done"))
+    manager = JobManager(store, backend=backend)  # store has no pretrained models: the lookup misses
+    job = manager.request(config)
+    assert job.wait(60) and job.state == DONE, job.reason
+    assert backend.store is store and backend.notes == ["asked"]
+    assert job.source == "trained" and job.note == ""  # the note is cleared once the run ended
+    assert job.history[0]["sequence_accuracy"] == 1.0  # as the stored sidecar records it
+    assert job.bundle is not None and job.bundle.config.key() == config.key()
+
+
+@pytest.mark.parametrize(
+    ("outcome", "state", "reason"),
+    [
+        (Stored("cancelled", "withdrawn"), CANCELLED, "withdrawn"),
+        (Stored("diverged", "the loss became NaN at step 3"), FAILED, "NaN"),
+        (Stored("failed", "the worker died"), FAILED, "the worker died"),
+        (BackendError("the Ray cluster stopped answering"), FAILED, "stopped answering"),
+    ],
+)
+def test_a_backend_run_that_did_not_finish_ends_the_job_with_its_reason(store, outcome, state, reason):
+    manager = JobManager(store, backend=StoringBackend(outcome, copy=False))
+    job = manager.request(_shipped_config())
+    assert job.wait(60) and job.state == state
+    assert reason in job.reason
+    assert job.bundle is None
+    again = manager.request(_shipped_config())  # and a new request tries again
+    assert again is not job
+
+
+def test_a_stored_run_whose_model_is_not_in_this_servers_folder_fails_and_says_why(store):
+    manager = JobManager(store, backend=StoringBackend(Stored("done"), copy=False))
+    job = manager.request(_shipped_config())
+    assert job.wait(60) and job.state == FAILED
+    assert "share that folder" in job.reason and str(store.cache_dir) in job.reason
+
+
+def test_an_unknown_backend_name_falls_back_to_local_training_with_one_notice(caplog):
+    with caplog.at_level("WARNING", logger="explorer.jobs"):
+        backend, notice = backend_from_env({BACKEND_ENV: "spark"})
+    assert isinstance(backend, LocalBackend)
+    assert "'spark'" in notice and "local, ray" in notice and "in this server process instead" in notice
+    assert [record.getMessage() for record in caplog.records] == [notice]
+    default, none = backend_from_env({})
+    assert isinstance(default, LocalBackend) and none is None
+
+
+def test_an_unreachable_ray_cluster_falls_back_to_local_training_quickly_with_a_notice():
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    started = time.monotonic()
+    backend, notice = backend_from_env({BACKEND_ENV: "ray", "SEQ2SEQ_RAY_ADDRESS": f"127.0.0.1:{port}"})
+    assert isinstance(backend, LocalBackend)
+    assert notice.startswith("SEQ2SEQ_JOBS=ray, but ") and notice.endswith("in this server process instead.")
+    try:
+        import ray  # noqa: F401
+    except ImportError:
+        assert "Ray is not installed" in notice
+    else:
+        assert f"cannot be reached: nothing answers at 127.0.0.1:{port}" in notice
+        assert time.monotonic() - started < 30  # one refused connect, not Ray's minute of retries

@@ -104,7 +104,11 @@ def describe_source(job: Job) -> str:
     sidecar = job.sidecar
     device = sidecar.get("device", "cpu")
     backend = sidecar.get("backend", "tensorflow")
-    return f"{where.get(job.source, job.source)} · trained on {device} with {backend}"
+    text = f"{where.get(job.source, job.source)} · trained on {device} with {backend}"
+    trained_by = sidecar.get("trained_by") or {}
+    if trained_by.get("jobs") == "ray":
+        text += f" · on the Ray cluster, node {trained_by.get('node', '?')}"
+    return text
 
 
 def progress_text(job: Job) -> tuple[float, str]:
@@ -116,11 +120,13 @@ def progress_text(job: Job) -> tuple[float, str]:
         return 0.0, f"queued, position {position}: another model is training; this one starts when it is its turn"
     progress = job.progress
     if job.state != RUNNING or progress is None:
-        return (1.0 if job.state == DONE else 0.0), ("starting…" if job.state == RUNNING else job.state)
+        return (1.0 if job.state == DONE else 0.0), ((job.note or "starting…") if job.state == RUNNING else job.state)
     epoch = progress.epoch + (0 if progress.sequence_accuracy is not None else 1)
     text = f"epoch {epoch}/{progress.epochs} · loss {progress.loss:.4f}"
     if progress.eta_seconds is not None:
         text += f" · about {progress.eta_seconds:.0f} s left"
+    if job.note:  # where it trains, when elsewhere: "training on the Ray cluster, 10.0.0.7 (GPU)"
+        text += f" · {job.note}"
     return progress.fraction, text
 
 

@@ -2,7 +2,8 @@
 
 - `get_manager()`: the process-wide `JobManager`, held in `st.cache_resource` and shut down (its worker threads
   told to exit) when Streamlit releases it, e.g. on "Clear cache". It refuses runs estimated over the training
-  budget (`SEQ2SEQ_TRAIN_BUDGET_S`, see `explorer.budget`), since one server trains for everyone.
+  budget (`SEQ2SEQ_TRAIN_BUDGET_S`, see `explorer.budget`), since one server trains for everyone, and trains where
+  `SEQ2SEQ_JOBS` says; `backend_notice()` shows in the sidebar why it could not, when it fell back.
 - `timed_run(page)` and `fragment(...)`: one JSON line per script run, a fragment's rerun on its own included,
   when `SEQ2SEQ_RUN_LOG` is set (the load test reads them, and checks its clients saw exactly those runs);
   `fragment_rerun()` tells a fragment's own rerun from a full run.
@@ -27,7 +28,7 @@ import streamlit as st
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from explorer.budget import budget_seconds
-from explorer.jobs import JobManager
+from explorer.jobs import JobManager, backend_from_env
 from explorer.ui.pages import PAGES, ROOT
 
 
@@ -64,9 +65,18 @@ def _release_manager(manager: JobManager) -> None:
 
 @st.cache_resource(show_spinner=False, on_release=_release_manager)
 def get_manager() -> JobManager:
-    """One job manager per server process, shared by every browser session, with the training budget."""
+    """One job manager per server process, shared by every browser session, with the training budget, training
+    where `SEQ2SEQ_JOBS` says (this process, or a Ray cluster; `explorer.jobs.backend_from_env`)."""
     _spare_training_threads()
-    return JobManager(budget_s=budget_seconds())
+    backend, notice = backend_from_env()
+    return JobManager(budget_s=budget_seconds(), backend=backend, notice=notice)
+
+
+def backend_notice() -> None:
+    """The one visible notice when the training backend asked for could not be used (an unknown `SEQ2SEQ_JOBS`,
+    Ray missing, a cluster out of reach) and this server trains in its own process instead."""
+    if notice := get_manager().notice:
+        st.sidebar.warning(notice, icon="⚠️")
 
 
 _RUN_LOG_LOCK = threading.Lock()
