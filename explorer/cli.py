@@ -222,9 +222,9 @@ def command_bench(args) -> None:
 def command_pretrain(args) -> None:
     from explorer.analysis import length_rows
     from explorer.cache import PRETRAINED_DIR
-    from explorer.jobs import environment
     from explorer.presets import pretrain_configs, replay_configs
     from explorer.storage import add_to_sidecar, load_bundle, paths_for, save_bundle, snapshot_files
+    from explorer.trainers import environment
     from explorer.training import train
 
     directory = Path(args.output) if args.output else PRETRAINED_DIR
