@@ -224,7 +224,7 @@ def command_pretrain(args) -> None:
     from explorer.cache import PRETRAINED_DIR
     from explorer.presets import pretrain_configs, replay_configs
     from explorer.storage import add_to_sidecar, load_bundle, paths_for, save_bundle, snapshot_files
-    from explorer.trainers import environment
+    from explorer.trainers import LocalBackend, sidecar_metadata
     from explorer.training import train
 
     directory = Path(args.output) if args.output else PRETRAINED_DIR
@@ -249,15 +249,8 @@ def command_pretrain(args) -> None:
             result.bundle,
             directory,
             {
-                "history": result.history,
-                "metrics": result.metrics,
-                "gradient_norms": result.gradient_norms,
-                "train_seconds": result.train_seconds,
-                "samples_seen": result.samples_seen,
-                "status": result.status,
-                "reason": result.reason,
+                **sidecar_metadata(result, LocalBackend.trained_by()),
                 "length_accuracy": length_rows(result.bundle),
-                **environment(),
             },
             result.snapshots,
         )
