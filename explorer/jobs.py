@@ -212,6 +212,18 @@ class JobManager:
         for worker in self._workers:
             worker.start()
 
+    @property
+    def trainer(self) -> Callable[..., TrainResult] | None:
+        """The function the local backend trains with (None for a backend that trains elsewhere); setting it
+        swaps the local backend's, as the tests do to hold runs."""
+        return getattr(self.backend, "trainer", None)
+
+    @trainer.setter
+    def trainer(self, trainer: Callable[..., TrainResult]) -> None:
+        if not isinstance(self.backend, LocalBackend):
+            raise TypeError(f"the {self.backend.name} backend does not train in this process")
+        self.backend.trainer = trainer
+
     # -- asking -------------------------------------------------------------------------------------------------
     def request(self, config: RunConfig, train_if_missing: bool = True, session: str | None = None) -> Job:
         """The live job for `config`, made on first request. Looks the model up before training it.

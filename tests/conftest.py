@@ -62,7 +62,7 @@ def hold_training(manager, monkeypatch):
         small = config.replace(train={"epochs": 1, "samples_per_epoch": 256, "eval_examples": 64})
         return train(small, progress=progress, should_stop=should_stop)
 
-    monkeypatch.setattr(manager.backend, "trainer", held)
+    monkeypatch.setattr(manager, "trainer", held)
     return gate
 
 
