@@ -157,6 +157,7 @@ class Coordinator:
         self.waiters: set[str] = set()
         self.stop = False
         self.runs = 0  # training tasks submitted so far
+        self.run_gpus = 0.0  # what the latest one asked for
         self.ref = None
         self.touched = time.monotonic()
         threading.Thread(target=self._linger, name="linger", daemon=True).start()
@@ -229,7 +230,7 @@ class Coordinator:
             "worker": dict(self.worker),
             "runs": self.runs,
             "waiters": sorted(self.waiters),
-            "gpus": self._gpus_for_run(),
+            "gpus": self.run_gpus,
         }
 
     def _gpus_for_run(self) -> float:
@@ -247,7 +248,7 @@ class Coordinator:
         self.runs += 1
         self.state, self.reason, self.progress, self.stop = "waiting", "", None, False
         self.history, self.worker = [], {}
-        gpus = self._gpus_for_run()
+        gpus = self.run_gpus = self._gpus_for_run()
         me = ray.get_runtime_context().current_actor
         task = ray.remote(train_task).options(num_cpus=1, num_gpus=gpus, max_retries=0, name=f"train {self.key}")
         self.ref = task.remote(self.config, self.dirs, me, self.runs, gpus)

@@ -43,13 +43,15 @@ SERVE_TIMEOUT_S = 300.0  # two servers' first runs, one training, on two shared 
 
 @pytest.fixture(scope="module")
 def cluster():
-    """A one-node Ray cluster of two CPUs and no GPU, in its own temp folder; this process joins it as a driver."""
+    """A one-node Ray cluster of two CPUs and one GPU as Ray counts it (a resource this machine does not really
+    have: a task given it sees CUDA_VISIBLE_DEVICES=0 and Keras trains on the CPU), in its own temp folder; this
+    process joins it as a driver."""
     loadtest = load_script("loadtest")
     port = loadtest.free_port()
     temp = tempfile.mkdtemp(prefix="ray", dir="/tmp")  # short: Ray's socket paths must fit in 107 bytes
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "RAY_USAGE_STATS_ENABLED": "0"}
     command = [
-        str(RAY), "start", "--head", f"--port={port}", "--num-cpus=2", "--num-gpus=0",
+        str(RAY), "start", "--head", f"--port={port}", "--num-cpus=2", "--num-gpus=1",
         "--include-dashboard=false", "--disable-usage-stats", f"--temp-dir={temp}",
     ]  # fmt: skip
     started = subprocess.run(command, env=env, capture_output=True, text=True, timeout=240)
@@ -100,7 +102,7 @@ def test_two_app_servers_asking_at_once_share_one_ray_training(cluster, tmp_path
     config = loadtest.TRAIN_CONFIG  # small, and not shipped: with a fresh cache folder it must really train
     cache = tmp_path / "cache"
     cache.mkdir()
-    env = {"SEQ2SEQ_JOBS": "ray", "SEQ2SEQ_RAY_ADDRESS": cluster}
+    env = {"SEQ2SEQ_JOBS": "ray", "SEQ2SEQ_RAY_ADDRESS": cluster, "SEQ2SEQ_RAY_GPUS": "0"}  # 0: never ask for one
     auditor = FolderAuditor(cache, config.key())
     saves = loadtest.SaveWatcher(cache)
     figures: dict = {}
@@ -142,7 +144,7 @@ def test_two_app_servers_asking_at_once_share_one_ray_training(cluster, tmp_path
     assert not auditor.bad and auditor.sound > 0, auditor.bad
     sidecar = read_sidecar(paths_for(cache, config.key())[1])
     assert sidecar["trained_by"]["jobs"] == "ray"
-    assert sidecar["trained_by"]["asked_gpus"] == 0  # a cluster without a GPU: the job asked for none
+    assert sidecar["trained_by"]["asked_gpus"] == 0 and sidecar["trained_by"]["gpus"] == []
     assert "instead" not in logs  # no fallback notice: both servers used the cluster
     figures |= {"train_seconds": round(sidecar["train_seconds"], 2), "folder_checks": auditor.sound + len(auditor.bad)}
     print(f"ray figures, two servers: {figures}")  # README's figures (pytest -s)
@@ -211,6 +213,8 @@ def test_a_killed_ray_worker_fails_the_job_with_a_reason_and_a_retry_trains_it(c
         )
         assert again.bundle is not None
         assert again.sidecar["trained_by"]["pid"] != killed
+        # The cluster has a GPU: the job asked for it and Ray gave it one (the default SEQ2SEQ_RAY_GPUS=1).
+        assert again.sidecar["trained_by"]["asked_gpus"] == 1 and again.sidecar["trained_by"]["gpus"] == ["0"]
         assert _status(config)["runs"] == 2  # the same actor ran a second task
     finally:
         manager.shutdown()
@@ -218,9 +222,10 @@ def test_a_killed_ray_worker_fails_the_job_with_a_reason_and_a_retry_trains_it(c
 
 def test_cancel_stops_a_ray_run_only_when_no_replica_waits_on_it(cluster, tmp_path):
     store = ModelStore(PRETRAINED_DIR, tmp_path / "cache")
-    # Two replicas: two managers, each with its own backend (its own name to the actors).
-    first = JobManager(store, backend=RayBackend(address=cluster, poll_s=0.1, linger_s=60))
-    second = JobManager(store, backend=RayBackend(address=cluster, poll_s=0.1, linger_s=60))
+    # Two replicas: two managers, each with its own backend (its own name to the actors). Each job asks for two
+    # GPUs, more than the cluster has: it asks for none and trains on a CPU rather than wait for ever.
+    first = JobManager(store, backend=RayBackend(address=cluster, gpus=2, poll_s=0.1, linger_s=60))
+    second = JobManager(store, backend=RayBackend(address=cluster, gpus=2, poll_s=0.1, linger_s=60))
     config = _long_config(epochs=40)
     try:
         mine, theirs = first.request(config, session="a"), second.request(config, session="b")
@@ -228,7 +233,8 @@ def test_cancel_stops_a_ray_run_only_when_no_replica_waits_on_it(cluster, tmp_pa
         assert first.cancel(config, session="a")
         assert mine.wait(30) and mine.state == CANCELLED
         assert "other servers" in mine.reason, mine.reason
-        assert _status(config)["state"] == "running"  # the other replica still wants it
+        status = _status(config)
+        assert status["state"] == "running" and status["gpus"] == 0, status  # the other replica still wants it
         assert second.cancel(config, session="b")
         assert theirs.wait(60) and theirs.state == CANCELLED, (theirs.state, theirs.reason)
         assert _status(config)["state"] == "cancelled"
