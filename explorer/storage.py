@@ -117,6 +117,10 @@ def save_bundle(
     written: list[Path] = []
     try:
         twin = architectures.build(bundle.config)
+        # Saving over a stored model: withdraw its sidecar first. Each file is renamed into place whole, but not the
+        # pair at once, and a writer stopped between the two renames would leave new weights under the old sidecar
+        # (a pair that fails its check, and that a reader would delete); without a sidecar it is simply absent.
+        sidecar_path.unlink(missing_ok=True)
         digest = _save_weights(twin, bundle.training_model.get_weights(), weights_path)
         written.append(weights_path)
         listed = []

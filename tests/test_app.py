@@ -854,14 +854,13 @@ def test_presenter_mode_draws_the_shown_chart_taller_for_the_projector():
     assert charts(presented)[0]["height"] == 384
 
 
-def test_an_unknown_training_backend_shows_one_notice_and_the_app_trains_locally(monkeypatch, tmp_path):
+def test_an_unknown_training_backend_shows_one_notice_and_the_app_trains_locally(monkeypatch):
     """`SEQ2SEQ_JOBS` set to nothing we know: the app still works, training in its own process, and says so."""
     from explorer.jobs import LocalBackend
     from explorer.ui.runtime import get_manager
 
     monkeypatch.setenv("SEQ2SEQ_JOBS", "kubernetes")
-    monkeypatch.setenv("SEQ2SEQ_CACHE_DIR", str(tmp_path / "cache"))
-    get_manager.clear()
+    get_manager.clear()  # the manager is made once per process: this test's is made with the setting
     try:
         app = open_app()
         notices = [warning.value for warning in app.sidebar.warning]
@@ -871,8 +870,8 @@ def test_an_unknown_training_backend_shows_one_notice_and_the_app_trains_locally
         app.switch_page("app_pages/train.py").run()
         assert not app.exception
         assert [warning.value for warning in app.sidebar.warning] == notices  # on every page, once
-    finally:
-        get_manager().shutdown()
+        monkeypatch.delenv("SEQ2SEQ_JOBS")
         get_manager.clear()
-    monkeypatch.delenv("SEQ2SEQ_JOBS")
-    assert not open_app().sidebar.warning  # the default backend: no notice
+        assert not open_app().sidebar.warning  # the default backend: no notice
+    finally:
+        get_manager.clear()  # (shuts it down) the next test's manager is made under that test's settings
