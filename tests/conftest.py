@@ -80,6 +80,20 @@ def open_app(page: str | None = None, **params):
     return app
 
 
+@pytest.fixture
+def app_cache(tmp_path_factory, monkeypatch):
+    """The app tests' cache folder, with the process-wide job manager looking there: a test that stores a model for
+    a page to find needs both, and the manager, made once per process with the folder of its time, may have been
+    made by an earlier test under another one (or cleared by it): it is made again when so."""
+    from explorer.ui.runtime import get_manager
+
+    folder = tmp_path_factory.getbasetemp() / "app-cache"
+    monkeypatch.setenv("SEQ2SEQ_CACHE_DIR", str(folder))
+    if get_manager().store.cache_dir != folder:
+        get_manager.clear()
+    return folder
+
+
 def tiny_config(task: str, arch: str, **overrides):
     """A small, fast configuration of a real model (8 units) for structural tests."""
     return default_config(task, arch, **{"units": 8, "samples_per_epoch": 256, "eval_examples": 64, **overrides})

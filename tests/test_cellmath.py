@@ -118,12 +118,9 @@ def test_an_index_outside_the_trace_is_refused_in_words(traced):
 
 
 @pytest.fixture
-def model_cache(tmp_path_factory, monkeypatch):
-    """The cache folder the app tests use (the process-wide job manager keeps the first one it sees), where these
-    tests put untrained tiny models: the equations hold for any weights."""
-    folder = tmp_path_factory.getbasetemp() / "app-cache"
-    monkeypatch.setenv("SEQ2SEQ_CACHE_DIR", str(folder))
-    return folder
+def model_cache(app_cache):
+    """Where these tests put untrained tiny models for the pages to find (the equations hold for any weights)."""
+    return app_cache
 
 
 def _stored(cache, cell: str, **options):

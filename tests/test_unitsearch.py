@@ -96,11 +96,9 @@ def test_search_refuses_mismatched_shapes():
 
 
 @pytest.fixture
-def model_cache(tmp_path_factory, monkeypatch):
-    """The app tests' cache folder (the process-wide job manager keeps the first it sees), for untrained models."""
-    folder = tmp_path_factory.getbasetemp() / "app-cache"
-    monkeypatch.setenv("SEQ2SEQ_CACHE_DIR", str(folder))
-    return folder
+def model_cache(app_cache):
+    """Where these tests put untrained tiny models for the pages to find (the equations hold for any weights)."""
+    return app_cache
 
 
 def _stored(cache, cell: str) -> dict[str, str]:
