@@ -34,6 +34,7 @@ How a run goes:
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import os
 import socket
@@ -87,6 +88,12 @@ def _reachable(address: str) -> str | None:
             return None
     except OSError as error:
         return f"nothing answers at {host}:{port} ({error.strerror or error})"
+
+
+@functools.cache
+def _remote(target):
+    """`ray.remote(target)`, made once per process: each one exports the function or class to the cluster anew."""
+    return _ray().remote(target)
 
 
 def _first_line(error: BaseException) -> str:
@@ -250,7 +257,7 @@ class Coordinator:
         self.history, self.worker = [], {}
         gpus = self.run_gpus = self._gpus_for_run()
         me = ray.get_runtime_context().current_actor
-        task = ray.remote(train_task).options(num_cpus=1, num_gpus=gpus, max_retries=0, name=f"train {self.key}")
+        task = _remote(train_task).options(num_cpus=1, num_gpus=gpus, max_retries=0, name=f"train {self.key}")
         self.ref = task.remote(self.config, self.dirs, me, self.runs, gpus)
         threading.Thread(target=self._watch, args=(self.ref, self.runs), name=f"watch-{self.runs}", daemon=True).start()
 
@@ -363,7 +370,7 @@ class RayBackend:
         key = config.key()
         dirs = (str(self.store.pretrained_dir), str(self.store.cache_dir))
         return (
-            self._ray.remote(Coordinator)
+            _remote(Coordinator)
             .options(
                 name=ACTOR_PREFIX + key,
                 namespace=self.namespace,
