@@ -14,7 +14,16 @@ from explorer.tasks import get_task
 from explorer.ui.figures import chart_with_downloads, code_expander, dot_with_download
 from explorer.ui.inputs import format_sequence, sequence_input, set_sequence, step_cursor, url_choice, url_number
 from explorer.ui.locks import locked
-from explorer.ui.models import UNFINISHED, lookup_job, model_job, per_model, require_model, start_training, watch_jobs
+from explorer.ui.models import (
+    UNFINISHED,
+    lookup_job,
+    model_job,
+    per_model,
+    require_model,
+    require_symbols,
+    start_training,
+    watch_jobs,
+)
 from explorer.ui.picker import current_config
 from explorer.ui.replay import diverging_epoch_offer, replay_bundle
 from explorer.ui.results import beam, free_running, sampled, teacher_forced
@@ -35,12 +44,7 @@ st.write(
 )
 config = current_config()
 task = get_task(config.task.name)
-if task.values != "tokens":
-    st.info(
-        "The series autoencoder outputs real values in one pass; decoding choices apply to token tasks. "
-        "Pick another task in the sidebar."
-    )
-    st.stop()
+require_symbols(task, "decoding choices")
 bundle, epoch = replay_bundle(config, require_model(config))
 source = sequence_input(config)
 targets = task.targets_for(config.task, source[None])

@@ -8,7 +8,7 @@ from explorer.tasks import get_task
 from explorer.ui.figures import chart_with_downloads
 from explorer.ui.inputs import sequence_input, step_cursor, url_choice, url_number
 from explorer.ui.locks import locked
-from explorer.ui.models import require_model
+from explorer.ui.models import require_model, require_symbols
 from explorer.ui.picker import current_config
 from explorer.ui.replay import replay_bundle
 from explorer.ui.results import free_running, intervention_outcome
@@ -28,12 +28,7 @@ st.write(
 )
 config = current_config()
 task = get_task(config.task.name)
-if task.values != "tokens":
-    st.info(
-        "The series autoencoder writes real values, not symbols; these interventions compare the symbols a decoder "
-        "writes. Pick a token task in the sidebar."
-    )
-    st.stop()
+require_symbols(task, "these interventions")
 bundle, _ = replay_bundle(config, require_model(config))
 source = sequence_input(config)
 greedy = free_running(bundle, source[None])

@@ -235,7 +235,8 @@ def test_the_what_if_page_clamps_any_layer_and_explains_a_bad_value():
     assert any("before" in frame.value.columns for frame in app.dataframe)
     app = open_app("app_pages/whatif.py", task="reverse", arch="teacher-forcing", force="3, x")
     assert any("cannot be applied" in e.value for e in app.error)
-    app = open_app("app_pages/whatif.py", task="series", arch="lstm-autoencoder")
-    assert any("real values" in i.value for i in app.info)
+    for page, what in (("whatif", "these interventions"), ("decoding", "decoding choices")):
+        app = open_app(f"app_pages/{page}.py", task="series", arch="lstm-autoencoder")
+        assert any("real values" in i.value and what in i.value for i in app.info), page
     app = open_app("app_pages/whatif.py", task="reverse", arch="teacher-forcing", whatif="bend spoons")
     assert any("not a choice here" in w.value for w in app.warning)

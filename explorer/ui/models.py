@@ -176,6 +176,17 @@ def watch_jobs(jobs: Mapping[str, Job]) -> None:
         polled(_live_progress, unfinished.values())(unfinished)
 
 
+def require_symbols(task, what: str) -> None:
+    """Stop the page, saying why, when `task` writes real values rather than symbols: `what` applies to symbols
+    only ("decoding choices", "these interventions")."""
+    if task.values != "tokens":
+        st.info(
+            f"The series autoencoder writes real values in one pass, not symbols; {what} apply to the symbols a "
+            "decoder writes. Pick a token task in the sidebar."
+        )
+        st.stop()
+
+
 def require_model(config: RunConfig | None = None) -> ModelBundle:
     """Return the finished bundle for the picked config; while it trains, show its live progress (the page fills
     in by itself when it is done); otherwise explain how to get one. In both cases the rest of the page stops."""
