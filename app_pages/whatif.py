@@ -5,7 +5,7 @@ import streamlit as st
 
 from explorer.interventions import ChangeInput, ClampUnit, ForceAttention, ForcePrefix
 from explorer.tasks import get_task
-from explorer.ui.figures import chart_with_downloads
+from explorer.ui.figures import chart_with_downloads, code_expander
 from explorer.ui.inputs import sequence_input, step_cursor, url_choice, url_number
 from explorer.ui.locks import locked
 from explorer.ui.models import require_model, require_symbols
@@ -206,3 +206,4 @@ if change is not None:
         caption=f"Each step's change of every unit (colour scale ±{limit:.2g}); the red frame marks the step where "
         "the effects start.",
     )
+code_expander("whatif", config, source=source, intervention=intervention)

@@ -193,6 +193,38 @@ gradient_norms_chart(frame).save("gradient-norms.svg")
 print(frame.groupby("run")["norm"].max())
 print("wrote gradient-norms.svg")
 ''',
+    "whatif": '''\
+"""The What if page: one intervention on one input, the decode before and after it, and what moved downstream."""
+import numpy as np
+
+from explorer.cache import ModelStore
+from explorer.interventions import ChangeInput, ClampUnit, ForceAttention, ForcePrefix, intervene
+from explorer.presets import default_config
+from explorer.tasks import get_task
+from explorer.training import train
+from explorer.viz import intervention_frame, matrix_frame, probability_shift_chart, state_heatmap_chart
+$load_model
+task = get_task(config.task.name)
+source = np.array($source)
+intervention = $intervention
+outcome = intervene(bundle, source, intervention)  # both decodes run as one batch of two
+print("before:", task.format_sequence(config.task, outcome.before.tokens))
+print("after: ", task.format_sequence(config.task, outcome.after.tokens))
+first = outcome.first_effect  # the first output step (0-based) whose probabilities or states moved; None: none
+print("nothing moved" if first is None else f"the effects start at output step {first + 1}")
+frame = intervention_frame(outcome, task.symbol)  # per output step: before, after, probability shift
+print(frame.to_string(index=False))
+probability_shift_chart(frame).save("whatif-shift.svg")
+written = ["whatif-shift.svg"]
+change = outcome.state_change  # (output steps, units): the top decoder layer's h, after minus before
+if change is not None:
+    limit = float(max(1e-6, np.abs(change).max()))
+    states = matrix_frame(change, "step", "unit", "value")
+    title = "top decoder layer's hidden state h: after - before"
+    state_heatmap_chart(states, title, None if first is None else first + 1, (-limit, limit)).save("whatif-states.svg")
+    written.append("whatif-states.svg")
+print("wrote", " and ".join(written))
+''',
 }
 
 # What each page fills in besides the configuration.
@@ -203,6 +235,7 @@ VALUES: dict[str, tuple[str, ...]] = {
     "decoding": ("source", "width"),
     "embeddings": ("point", "colour", "projection"),
     "gradients": (),
+    "whatif": ("source", "intervention"),
 }
 
 
@@ -240,6 +273,8 @@ def _literal(value: Any) -> str:
     """A value as Python source: text in double quotes, a sequence as a list (reals rounded to 6 digits)."""
     if isinstance(value, str):
         return json.dumps(value)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):  # an intervention: its own constructor call
+        return repr(value)
     if isinstance(value, (bool, int, float, np.generic)):
         return repr(value.item() if isinstance(value, np.generic) else value)
     array = np.asarray(value)

@@ -31,6 +31,13 @@ LINKS: dict[str, dict[str, str]] = {
     "decoding": {"task": "reverse", "arch": "teacher-forcing", "tf": "inverse-sigmoid", "beam": "4"},
     "embeddings": {"task": "series", "arch": "lstm-autoencoder", "mode": "predict", "point": "7", "colour": "slope"},
     "gradients": {},
+    "whatif": {
+        "task": "copy-first-k",
+        "arch": "bahdanau",
+        "whatif": "change an input",
+        "change_at": "2",
+        "change_to": "5",
+    },
 }
 
 
@@ -77,6 +84,7 @@ def test_the_program_a_page_shows_is_filled_in_with_what_the_page_shows(page_nam
         "decoding": ['teacher_forcing="inverse-sigmoid"', "width = 4\n"],
         "embeddings": ['series_mode="predict"', "selected = 7\n", 'colour = "slope"', 'projection = "PCA"'],
         "gradients": ["gradient_configs()"],
+        "whatif": ["intervention = ChangeInput(position=1, symbol=5)\n", "outcome = intervene(bundle, source, "],
     }[page_name]
     for line in expected:
         assert line in program
@@ -98,7 +106,7 @@ def _data_marks(svg: str) -> int:
     return len(re.findall(r'role="graphics-symbol" aria-roledescription="(?!axis|legend)', svg))
 
 
-@pytest.mark.slow  # six programs, each a fresh Python that loads TensorFlow and a model (about 15 s each)
+@pytest.mark.slow  # seven programs, each a fresh Python that loads TensorFlow and a model (about 15 s each)
 @pytest.mark.parametrize("page_name", sorted(LINKS))
 def test_every_program_a_page_shows_runs_and_writes_its_figures(page_name, tmp_path):
     """Copied into a file and run in a fresh interpreter, away from the repository, the program writes every
