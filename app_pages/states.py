@@ -255,4 +255,15 @@ if found.examples:
         f"Inputs where unit {unit} fires most; each item is the {what} at a step of {layer.name}, in the order the "
         "layer reads them, and the steps where the unit is on are in [brackets]."
     )
-code_expander("states", config, source=source, layer=choice, step=step)
+code_expander(
+    "states",
+    config,
+    source=source,
+    layer=choice,
+    step=step,
+    unit=unit,
+    state=sources[which],
+    threshold=threshold,
+    inputs=SEARCH_INPUTS,
+    seed=SEARCH_SEED,
+)

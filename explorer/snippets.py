@@ -73,15 +73,28 @@ Path("backward.dot").write_text(unrolled_dot(config, list(source), list(shown), 
 print("wrote folded.dot, unrolled.dot and backward.dot")
 ''',
     "states": '''\
-"""The States & gates page: hidden state, cell state and gates of one recurrent layer, step by step."""
+"""The States & gates page: hidden state, cell state and gates of one recurrent layer, step by step; one unit's
+step in numbers; and where that unit is on over many generated inputs."""
 import numpy as np
+import pandas as pd
 
 from explorer.cache import ModelStore
+from explorer.cellmath import step_math, step_rows
 from explorer.presets import default_config
 from explorer.probe import probe
-from explorer.tasks import get_task
+from explorer.tasks import get_task, make_batch
 from explorer.training import train
-from explorer.viz import gates_chart, gates_frame, state_heatmap_chart, states_frame
+from explorer.unitsearch import search, task_tracks
+from explorer.viz import (
+    gates_chart,
+    gates_frame,
+    state_heatmap_chart,
+    states_frame,
+    track_scores_chart,
+    track_scores_frame,
+    unit_firing_chart,
+    unit_firing_frame,
+)
 $load_model
 source = np.array($source)
 inputs = source[None] if get_task(config.task.name).values == "tokens" else source[None, :, None]
@@ -99,6 +112,35 @@ if layer.cell_state is not None:  # an LSTM's memory; it can grow past 1
 if layer.gates:  # (batch, time, units) per gate, recomputed from the layer's weights
     gates_chart(gates_frame(layer), step).save("gates.svg")
     written.append("gates.svg")
+
+# One step in numbers: the gate equations of one unit at the cursor's step, from the weights and this input.
+unit = $unit  # counted from 1, as the page shows it
+math = step_math(layer, 0, step - 1, unit - 1)
+print(pd.DataFrame(step_rows(math)).to_string(index=False))
+print(f"new h = {math.h:.4f} (the probe: {math.probe_h:.4f}); largest difference {math.largest_difference:.1e}")
+
+# Unit pattern search: where the unit is on over generated inputs, beside what the task knows at each step.
+task = get_task(config.task.name)
+batch = make_batch(config.task, $inputs, seed=$seed)  # a teacher-forced decoder reads the true previous symbols
+batch_probe = probe(bundle, batch.encoder_inputs, batch.decoder_inputs if bundle.uses_decoder_inputs else None)
+searched = batch_probe.layers[$layer]
+state = $state  # "hidden" (h) or "cell" (c)
+values = searched.hidden if state == "hidden" else searched.cell_state
+# A composite autoencoder's prediction decoder writes the extra targets.
+writes = batch.extra_targets if batch.extra_targets is not None and "predict" in layer.name else None
+reversed_read = config.model.reverse_source and layer.role == "encoder"
+tracks = task_tracks(task, config.task, batch, layer.role, layer.hidden.shape[1], reversed_read, writes)
+threshold = $threshold
+found = search(values[:, :, unit - 1], tracks, threshold)
+if found.message:
+    print(found.message)
+else:
+    print(f"unit {unit} is on at {found.steps_on} of {found.on.size} steps, on {found.inputs_on} inputs")
+    title = f"where unit {unit} is above {threshold:g}, by step of {layer.name}"
+    unit_firing_chart(unit_firing_frame(found.on_by_position), title).save("unit-on.svg")
+    written.append("unit-on.svg")
+track_scores_chart(track_scores_frame(found.scores)).save("unit-tracks.svg")  # r2 for numbers, eta2 for categories
+written.append("unit-tracks.svg")
 print("wrote", ", ".join(written))
 ''',
     "attention": '''\
@@ -230,7 +272,7 @@ print("wrote", " and ".join(written))
 # What each page fills in besides the configuration.
 VALUES: dict[str, tuple[str, ...]] = {
     "graph": ("source", "mode"),
-    "states": ("source", "layer", "step"),
+    "states": ("source", "layer", "step", "unit", "state", "threshold", "inputs", "seed"),
     "attention": ("source", "step"),
     "decoding": ("source", "width"),
     "embeddings": ("point", "colour", "projection"),

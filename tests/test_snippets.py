@@ -26,7 +26,15 @@ TRAINING = "the true previous symbol (teacher forcing, training)"
 # A link per page with a program: shipped models, and choices away from the defaults where the page has them.
 LINKS: dict[str, dict[str, str]] = {
     "graph": {"task": "copy-first-k", "arch": "bahdanau", "seq": "7, 3, 9, 1, 12", "reads": TRAINING},
-    "states": {"task": "reverse", "arch": "teacher-forcing", "layer": "decoder_0 (decoder)", "layer_step": "2"},
+    "states": {
+        "task": "reverse",
+        "arch": "teacher-forcing",
+        "layer": "decoder_0 (decoder)",
+        "layer_step": "2",
+        "unit": "3",
+        "search_state": "cell c",
+        "threshold": "0.5",
+    },
     "attention": {"task": "copy-first-k", "arch": "luong", "seq": "4, 8, 15, 16, 23", "step": "2"},
     "decoding": {"task": "reverse", "arch": "teacher-forcing", "tf": "inverse-sigmoid", "beam": "4"},
     "embeddings": {"task": "series", "arch": "lstm-autoencoder", "mode": "predict", "point": "7", "colour": "slope"},
@@ -79,7 +87,13 @@ def test_the_program_a_page_shows_is_filled_in_with_what_the_page_shows(page_nam
         }
     expected = {
         "graph": ["source = np.array([7, 3, 9, 1, 12])", 'mode = "training"'],
-        "states": ["layer = traced.layers[1]", "step = 2 "],
+        "states": [
+            "layer = traced.layers[1]",
+            "step = 2 ",
+            "unit = 3 ",
+            'state = "cell"  #',
+            "threshold = 0.5\n",
+        ],
         "attention": ["source = np.array([4, 8, 15, 16, 23])", "step = 2 "],
         "decoding": ['teacher_forcing="inverse-sigmoid"', "width = 4\n"],
         "embeddings": ['series_mode="predict"', "selected = 7\n", 'colour = "slope"', 'projection = "PCA"'],
